@@ -1,0 +1,78 @@
+//! The crate's error type, [`Error`].
+
+use std::path::PathBuf;
+
+/// Errors from opening, reading and writing a store, and from ingesting input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store's files could not be read or written.
+    #[error("store I/O failed: {0}")]
+    Store(#[from] sled::Error),
+    /// A stored value could not be decoded: the store is corrupt or from a newer version.
+    #[error("store is corrupt: {what}: {detail}")]
+    Corrupt {
+        /// What was being decoded.
+        what: String,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// The store was written by an incompatible version of idgraph.
+    #[error(
+        "store format version {found} is not supported (this build reads version {expected}); \
+         open it with a matching idgraph version or re-ingest into a new store"
+    )]
+    FormatVersion {
+        /// Version found in the store.
+        found: u32,
+        /// Version this build reads and writes.
+        expected: u32,
+    },
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// An input file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A mapping (which column is the key, which are identifiers) is invalid.
+    #[error("invalid mapping{}: {message}", path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    Mapping {
+        /// The mapping file, if the mapping came from one.
+        path: Option<PathBuf>,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A row of an input file is invalid.
+    #[error("{path}:{line}: {message}")]
+    InvalidRow {
+        /// The input file.
+        path: PathBuf,
+        /// The 1-based line number of the row.
+        line: u64,
+        /// What is wrong with the row, with the offending value.
+        message: String,
+    },
+    /// A node, record or entity named by a caller does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The node or identifier limit of the store is reached.
+    #[error("the store is full: {0}")]
+    Full(String),
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn corrupt(what: impl Into<String>, detail: impl ToString) -> Error {
+        Error::Corrupt {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! idgraph: an embedded identity-graph store.
+//!
+//! Records from many sources and the identifiers they carry (emails, phones, national ids,
+//! devices) become nodes of a graph stored in sled. Evidence edges link them, resolution turns
+//! connected components over confident edges into entities, and qualification scores each
+//! entity and lists its conflicts.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod eval;
+pub mod ingest;
+pub mod model;
+pub mod normalize;
+pub mod query;
+pub mod qualify;
+pub mod resolve;
+pub mod store;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use model::{Conflict, Edge, Entity, EntityId, IdentifierKind, Node, NodeId, Tier};
+pub use store::Store;
