@@ -1,1 +1,4 @@
-//! TODO: store
+//! The sled-backed store.
+
+/// Placeholder.
+pub struct Store;
