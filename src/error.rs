@@ -57,6 +57,16 @@ pub enum Error {
         /// What is wrong with the row, with the offending value.
         message: String,
     },
+    /// A record given through the library API is invalid.
+    #[error("invalid record {source_name}/{key}: {message}")]
+    InvalidRecord {
+        /// The record's source.
+        source_name: String,
+        /// The record's key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A node, record or entity named by a caller does not exist.
     #[error("{0} not found")]
     NotFound(String),

@@ -1,1 +1,335 @@
-//! TODO: resolve
+//! Resolution: turns records and their identifiers into entities, incrementally.
+//!
+//! An entity is a connected component over edges whose weight is at or above the configured
+//! link threshold. Each new or changed record merges the entities it touches, with an
+//! incremental union: the merged entity keeps the lowest (oldest) id of the entities involved,
+//! and the members of the others are relabelled. When an update removes a confident edge, the
+//! entity is split again by a search over its members: the part that holds the entity's oldest
+//! record keeps the id and every other part gets a new one.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use roaring::RoaringBitmap;
+
+use crate::error::Result;
+use crate::model::{
+    Edge, EntityId, Evidence, IdentifierKind, IdentifierNode, MAX_RAW_SPELLINGS, Node, NodeId,
+    RecordNode, Timestamp,
+};
+use crate::store::Writer;
+
+/// A record whose identifiers are already normalized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedRecord {
+    /// Source name.
+    pub source: String,
+    /// Record key within the source.
+    pub key: String,
+    /// Normalized identifiers.
+    pub identifiers: Vec<PreparedIdentifier>,
+    /// Attributes by name.
+    pub attributes: Vec<(String, String)>,
+    /// When the record was observed, if the input says so.
+    pub timestamp: Option<Timestamp>,
+}
+
+/// A normalized identifier with the spelling it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedIdentifier {
+    /// The identifier's kind.
+    pub kind: IdentifierKind,
+    /// The normalized value.
+    pub value: String,
+    /// The value as the input spelled it.
+    pub raw: String,
+}
+
+/// What an upsert did to the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// The record was new.
+    Inserted,
+    /// A record with the same source and key existed and was replaced.
+    Updated,
+}
+
+/// Inserts or replaces one record and resolves its entity. `observed_at` stamps edges when
+/// the record has no timestamp of its own.
+pub(crate) fn upsert_record(
+    writer: &mut Writer<'_>,
+    prepared: PreparedRecord,
+    observed_at: Timestamp,
+) -> Result<UpsertOutcome> {
+    let threshold = writer.store().config().link_threshold;
+    let seen_at = prepared.timestamp.unwrap_or(observed_at);
+
+    let (record_id, outcome) = match writer.find_record(&prepared.source, &prepared.key)? {
+        Some(id) => (id, UpsertOutcome::Updated),
+        None => {
+            let record = RecordNode {
+                source: prepared.source.clone(),
+                key: prepared.key.clone(),
+                attributes: Vec::new(),
+                timestamp: None,
+                entity: EntityId::MAX,
+                edges: Vec::new(),
+            };
+            (writer.insert_record(record)?, UpsertOutcome::Inserted)
+        }
+    };
+    let (old_edges, old_entity) = {
+        let record = writer.record_mut(record_id)?;
+        let entity = (outcome == UpsertOutcome::Updated).then_some(record.entity);
+        (std::mem::take(&mut record.edges), entity)
+    };
+
+    // Attach the record to each distinct identifier, creating identifiers on first sight.
+    let mut new_edges: BTreeMap<NodeId, Edge> = BTreeMap::new();
+    for identifier in &prepared.identifiers {
+        let identifier_id = attach_identifier(writer, identifier, record_id)?;
+        let weight = writer.store().config().kind_weight(identifier.kind.as_str());
+        let previous = old_edges.iter().find(|edge| edge.to == identifier_id);
+        let edge = new_edges.entry(identifier_id).or_insert_with(|| Edge {
+            to: identifier_id,
+            evidence: Evidence::HasIdentifier(identifier.kind.clone()),
+            weight,
+            source: prepared.source.clone(),
+            first_seen: previous.map_or(seen_at, |edge| edge.first_seen.min(seen_at)),
+            last_seen: previous.map_or(seen_at, |edge| edge.last_seen.max(seen_at)),
+            count: previous.map_or(1, |edge| edge.count.saturating_add(1)),
+        });
+        edge.weight = weight;
+    }
+
+    // Detach the identifiers the record no longer carries.
+    let mut lost_confident_edge = false;
+    for edge in &old_edges {
+        if !new_edges.contains_key(&edge.to) {
+            writer.identifier_mut(edge.to)?.records.remove(record_id);
+            lost_confident_edge |= edge.weight >= threshold;
+        }
+    }
+    let counters = writer.counters_mut();
+    counters.edges = counters.edges + new_edges.len() as u64 - old_edges.len() as u64;
+
+    // Merge the entities of every confidently linked identifier, keeping the oldest id.
+    let mut touched: BTreeSet<EntityId> = old_entity.into_iter().collect();
+    let mut unassigned = Vec::new();
+    for edge in new_edges.values().filter(|edge| edge.weight >= threshold) {
+        match writer.node(edge.to)?.and_then(|node| node.entity()) {
+            Some(entity) => {
+                touched.insert(entity);
+            }
+            None => unassigned.push(edge.to),
+        }
+    }
+    let target = match touched.first() {
+        Some(&oldest) => oldest,
+        None => writer.allocate_entity()?,
+    };
+    for &other in touched.iter().skip(1) {
+        merge_entities(writer, other, target)?;
+    }
+    for identifier_id in unassigned {
+        writer.identifier_mut(identifier_id)?.entity = Some(target);
+        writer.entity_mut(target)?.members.insert(identifier_id);
+    }
+
+    let record = writer.record_mut(record_id)?;
+    record.entity = target;
+    record.attributes = prepared.attributes;
+    record.timestamp = prepared.timestamp;
+    record.edges = new_edges.into_values().collect();
+    writer.entity_mut(target)?.members.insert(record_id);
+
+    if lost_confident_edge {
+        split_entity(writer, target)?;
+    }
+    Ok(outcome)
+}
+
+/// Finds or creates the identifier node and adds `record_id` to its records.
+fn attach_identifier(
+    writer: &mut Writer<'_>,
+    prepared: &PreparedIdentifier,
+    record_id: NodeId,
+) -> Result<NodeId> {
+    let id = match writer.find_identifier(&prepared.kind, &prepared.value)? {
+        Some(id) => id,
+        None => writer.insert_identifier(IdentifierNode {
+            kind: prepared.kind.clone(),
+            value: prepared.value.clone(),
+            raw: Vec::new(),
+            entity: None,
+            records: RoaringBitmap::new(),
+        })?,
+    };
+    let identifier = writer.identifier_mut(id)?;
+    identifier.records.insert(record_id);
+    if identifier.raw.len() < MAX_RAW_SPELLINGS && !identifier.raw.contains(&prepared.raw) {
+        identifier.raw.push(prepared.raw.clone());
+    }
+    Ok(id)
+}
+
+/// Moves every member of `from` into `into` and deletes `from`.
+fn merge_entities(writer: &mut Writer<'_>, from: EntityId, into: EntityId) -> Result<()> {
+    let members = writer.entity_mut(from)?.members.clone();
+    // NOTE: the older entity keeps its id even when it is the smaller one, so a merge can
+    // relabel the larger side. Relabelling is one node rewrite per member.
+    for member in &members {
+        set_entity(writer, member, Some(into))?;
+    }
+    writer.entity_mut(into)?.members |= members;
+    writer.remove_entity(from);
+    tracing::trace!(from, into, "merged entities");
+    Ok(())
+}
+
+fn set_entity(writer: &mut Writer<'_>, id: NodeId, entity: Option<EntityId>) -> Result<()> {
+    match writer.node_mut(id)? {
+        Node::Record(record) => {
+            // Every record belongs to an entity, so a record is never unassigned.
+            if let Some(entity) = entity {
+                record.entity = entity;
+            }
+        }
+        Node::Identifier(identifier) => identifier.entity = entity,
+    }
+    Ok(())
+}
+
+/// Returns the confident neighbours of `id`: the identifiers a record links to, or the
+/// records an identifier links to, over edges at or above `threshold`.
+pub(crate) fn confident_neighbours(
+    writer: &Writer<'_>,
+    id: NodeId,
+    threshold: f32,
+) -> Result<Vec<NodeId>> {
+    match writer.node(id)? {
+        Some(Node::Record(record)) => Ok(record
+            .edges
+            .iter()
+            .filter(|edge| edge.weight >= threshold)
+            .map(|edge| edge.to)
+            .collect()),
+        Some(Node::Identifier(identifier)) => {
+            let mut neighbours = Vec::new();
+            for record_id in &identifier.records {
+                if let Some(Node::Record(record)) = writer.node(record_id)? {
+                    let linked = record
+                        .edges
+                        .iter()
+                        .any(|edge| edge.to == id && edge.weight >= threshold);
+                    if linked {
+                        neighbours.push(record_id);
+                    }
+                }
+            }
+            Ok(neighbours)
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Returns the connected components over confident edges among `members`, each sorted, in
+/// the order of their lowest record id. Identifiers reached by no record are left out.
+fn components(writer: &Writer<'_>, members: &RoaringBitmap) -> Result<Vec<RoaringBitmap>> {
+    let threshold = writer.store().config().link_threshold;
+    let mut seen: HashSet<NodeId> = HashSet::new();
+    let mut found = Vec::new();
+    for start in members {
+        if seen.contains(&start) || !matches!(writer.node(start)?, Some(Node::Record(_))) {
+            continue;
+        }
+        let mut component = RoaringBitmap::new();
+        let mut stack = vec![start];
+        seen.insert(start);
+        while let Some(id) = stack.pop() {
+            component.insert(id);
+            for neighbour in confident_neighbours(writer, id, threshold)? {
+                if members.contains(neighbour) && seen.insert(neighbour) {
+                    stack.push(neighbour);
+                }
+            }
+        }
+        found.push(component);
+    }
+    Ok(found)
+}
+
+/// Splits `entity` into its connected components after an edge was removed.
+pub(crate) fn split_entity(writer: &mut Writer<'_>, entity: EntityId) -> Result<Vec<EntityId>> {
+    let members = writer.entity_mut(entity)?.members.clone();
+    let parts = components(writer, &members)?;
+
+    let mut reached = RoaringBitmap::new();
+    let mut ids = Vec::new();
+    for (index, part) in parts.into_iter().enumerate() {
+        // The first part holds the oldest record, so it keeps the entity's id.
+        let id = if index == 0 { entity } else { writer.allocate_entity()? };
+        for member in &part {
+            set_entity(writer, member, Some(id))?;
+        }
+        reached |= &part;
+        writer.entity_mut(id)?.members = part;
+        ids.push(id);
+    }
+    for orphan in &(members - reached) {
+        set_entity(writer, orphan, None)?;
+    }
+    if ids.len() > 1 {
+        tracing::debug!(entity, parts = ids.len(), "split entity");
+    }
+    Ok(ids)
+}
+
+/// Resolves every entity from scratch, for example after the link threshold changed.
+///
+/// Each component keeps the old entity id of its oldest record when no older component took
+/// that id first; otherwise it gets a new id.
+pub(crate) fn resolve_all(writer: &mut Writer<'_>) -> Result<()> {
+    let mut all = RoaringBitmap::new();
+    let mut old_entities = BTreeSet::new();
+    let ids: Vec<(NodeId, Option<EntityId>)> = writer
+        .store()
+        .nodes()
+        .map(|item| item.map(|(id, node)| (id, node.entity())))
+        .collect::<Result<_>>()?;
+    for (id, entity) in ids {
+        all.insert(id);
+        old_entities.extend(entity);
+    }
+    for entity in old_entities {
+        writer.remove_entity(entity);
+    }
+    for member in &all {
+        if let Some(Node::Identifier(_)) = writer.node(member)? {
+            set_entity(writer, member, None)?;
+        }
+    }
+
+    let mut taken = HashSet::new();
+    for part in components(writer, &all)? {
+        let mut previous = None;
+        for member in &part {
+            if let Some(Node::Record(record)) = writer.node(member)? {
+                previous = Some(record.entity);
+                break;
+            }
+        }
+        let id = match previous {
+            Some(previous) if taken.insert(previous) => {
+                writer.counters_mut().entities += 1;
+                writer.restore_entity(previous);
+                previous
+            }
+            _ => writer.allocate_entity()?,
+        };
+        for member in &part {
+            set_entity(writer, member, Some(id))?;
+        }
+        writer.entity_mut(id)?.members = part;
+    }
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! One function per subcommand.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+use idgraph::ingest::{self, IngestOptions, Mapping, OnError};
+use idgraph::query::{self, OutputMode};
+use idgraph::{Config, Store};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ErrorPolicy {
+    /// Stop at the first invalid row; rows before it stay stored.
+    Stop,
+    /// Skip invalid rows and count them.
+    Skip,
+}
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// Store directory; created when missing.
+    store: PathBuf,
+    /// Input files (CSV, or JSON Lines when named .jsonl, .ndjson or .json).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// TOML mapping file; the flags below override or complete it.
+    #[arg(long, short)]
+    mapping: Option<PathBuf>,
+    /// Source name of the records; the file name without extension when missing.
+    #[arg(long)]
+    source: Option<String>,
+    /// Column holding the record key.
+    #[arg(long)]
+    key: Option<String>,
+    /// Identifier column and its kind, as COLUMN=KIND (such as soc_sec_id=national_id).
+    #[arg(long = "id", value_name = "COLUMN=KIND")]
+    identifiers: Vec<String>,
+    /// Attribute column; when none is given, every other column is an attribute.
+    #[arg(long = "attr", value_name = "COLUMN")]
+    attributes: Vec<String>,
+    /// Column to drop.
+    #[arg(long, value_name = "COLUMN")]
+    ignore: Vec<String>,
+    /// Column with each record's observation time.
+    #[arg(long, value_name = "COLUMN")]
+    timestamp: Option<String>,
+    /// CSV field delimiter.
+    #[arg(long)]
+    delimiter: Option<char>,
+    /// Store configuration (TOML). Given to an existing store with another configuration, it
+    /// replaces it and resolves every entity again.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// What to do with an invalid row.
+    #[arg(long, value_enum, default_value_t = ErrorPolicy::Stop)]
+    on_error: ErrorPolicy,
+    /// Rows per atomic commit.
+    #[arg(long, default_value_t = 10_000)]
+    batch_size: usize,
+    /// Hide the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Opens a store that must already exist.
+fn open_existing(path: &Path) -> Result<Store> {
+    if !path.is_dir() {
+        bail!(
+            "store {} not found; create one with `idgraph ingest {} FILE ...` or `idgraph demo`",
+            path.display(),
+            path.display()
+        );
+    }
+    Store::open(path).with_context(|| format!("cannot open store {}", path.display()))
+}
+
+fn build_mapping(args: &IngestArgs, file: &Path) -> Result<Mapping> {
+    let mut mapping = match &args.mapping {
+        Some(path) => Mapping::from_toml_file(path)?,
+        None => Mapping::default(),
+    };
+    if let Some(source) = &args.source {
+        mapping.source = source.clone();
+    }
+    if mapping.source.is_empty() {
+        mapping.source = file
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or("input")
+            .to_owned();
+    }
+    if let Some(key) = &args.key {
+        mapping.key = key.clone();
+    }
+    if mapping.key.is_empty() {
+        bail!("no key column for {}: pass --key COLUMN or a --mapping file", file.display());
+    }
+    for pair in &args.identifiers {
+        let Some((column, kind)) = pair.split_once('=') else {
+            bail!("--id {pair:?} is invalid: write COLUMN=KIND, such as --id email=email");
+        };
+        mapping.identifiers.insert(column.trim().to_owned(), kind.trim().to_owned());
+    }
+    if !args.attributes.is_empty() {
+        mapping.attributes = Some(args.attributes.clone());
+    }
+    mapping.ignore.extend(args.ignore.iter().cloned());
+    if args.timestamp.is_some() {
+        mapping.timestamp = args.timestamp.clone();
+    }
+    if args.delimiter.is_some() {
+        mapping.delimiter = args.delimiter;
+    }
+    mapping.validate()?;
+    Ok(mapping)
+}
+
+pub fn ingest(args: IngestArgs) -> Result<()> {
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read configuration {}", path.display()))?;
+            let config = Config::from_toml(&text)
+                .map_err(|message| anyhow::anyhow!("invalid configuration {}: {message}", path.display()))?;
+            Some(config)
+        }
+        None => None,
+    };
+    let mut store = Store::open_with(&args.store, config)
+        .with_context(|| format!("cannot open store {}", args.store.display()))?;
+    let options = IngestOptions {
+        on_error: match args.on_error {
+            ErrorPolicy::Stop => OnError::Stop,
+            ErrorPolicy::Skip => OnError::Skip,
+        },
+        progress: !args.no_progress,
+        batch_size: args.batch_size,
+    };
+    for file in &args.files {
+        let mapping = build_mapping(&args, file)?;
+        let started = std::time::Instant::now();
+        let report = ingest::ingest_file(&mut store, file, &mapping, &options)?;
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{}: {} rows, {} new records, {} updated, {} skipped, {} placeholder and {} invalid \
+             identifier values dropped ({:.2} s)",
+            file.display(),
+            report.rows,
+            report.inserted,
+            report.updated,
+            report.skipped,
+            report.placeholders,
+            report.invalid_values,
+            seconds
+        );
+        for message in &report.messages {
+            eprintln!("  {message}");
+        }
+    }
+    let counters = store.counters();
+    println!(
+        "store {}: {} records, {} identifiers, {} entities",
+        args.store.display(),
+        counters.records,
+        counters.identifiers,
+        counters.entities
+    );
+    Ok(())
+}
+
+pub fn query(path: &Path, statement: &str, mode: OutputMode) -> Result<()> {
+    let store = open_existing(path)?;
+    let statements = query::parse_script(statement).map_err(|error| anyhow::anyhow!("{}", error.render(statement)))?;
+    let mut stdout = std::io::stdout().lock();
+    for statement in &statements {
+        let output = query::execute(&store, statement)?;
+        stdout.write_all(query::render(&output, mode).as_bytes())?;
+    }
+    Ok(())
+}
+
+pub fn run_script(path: &Path, file: &Path, mode: OutputMode) -> Result<()> {
+    let store = open_existing(path)?;
+    let mut script = String::new();
+    if file == Path::new("-") {
+        std::io::stdin().lock().read_to_string(&mut script)?;
+    } else {
+        script = std::fs::read_to_string(file).with_context(|| format!("cannot read script {}", file.display()))?;
+    }
+    let statements = query::parse_script(&script)
+        .map_err(|error| anyhow::anyhow!("{}: {}", file.display(), error.render(&script)))?;
+    let mut stdout = std::io::stdout().lock();
+    for (index, statement) in statements.iter().enumerate() {
+        let output = query::execute(&store, statement)
+            .with_context(|| format!("statement {} (`{statement}`) failed", index + 1))?;
+        stdout.write_all(query::render(&output, mode).as_bytes())?;
+    }
+    Ok(())
+}
+
+pub fn repl(path: &Path) -> Result<()> {
+    let store = open_existing(path)?;
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        idgraph::repl::run(&store)?;
+        return Ok(());
+    }
+    // Piped input: run each line as the shell would, without line editing.
+    let mut session = idgraph::repl::Session::new(&store);
+    let mut failed = false;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match session.handle(&line) {
+            idgraph::repl::Reply::Print(text) => print!("{text}"),
+            idgraph::repl::Reply::Error(text) => {
+                failed = true;
+                eprintln!("{text}");
+            }
+            idgraph::repl::Reply::Quit => break,
+        }
+    }
+    if failed {
+        bail!("some statements failed");
+    }
+    Ok(())
+}
+
+pub fn export(path: &Path, jsonl: bool, output: Option<&Path>) -> Result<()> {
+    let store = open_existing(path)?;
+    let mut out: Box<dyn Write> = match output {
+        Some(file) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(file).with_context(|| format!("cannot create {}", file.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut entities: HashMap<u32, (f32, String)> = HashMap::new();
+    for entity in store.entities() {
+        let entity = entity?;
+        entities.insert(entity.id, (entity.score, entity.tier.to_string()));
+    }
+    let mut csv = (!jsonl).then(|| csv::Writer::from_writer(Vec::new()));
+    if let Some(writer) = &mut csv {
+        writer.write_record(["source", "key", "entity", "score", "tier"])?;
+        out.write_all(&std::mem::take(writer.get_mut()))?;
+    }
+    for item in store.records() {
+        let (_, record) = item?;
+        let (score, tier) = entities
+            .get(&record.entity)
+            .cloned()
+            .with_context(|| format!("entity {} of record {}/{} is missing", record.entity, record.source, record.key))?;
+        match &mut csv {
+            Some(writer) => {
+                writer.write_record([
+                    record.source.as_str(),
+                    record.key.as_str(),
+                    &record.entity.to_string(),
+                    &format!("{score:.4}"),
+                    &tier,
+                ])?;
+                writer.flush()?;
+                out.write_all(&std::mem::take(writer.get_mut()))?;
+            }
+            None => {
+                let line = serde_json::json!({
+                    "source": record.source, "key": record.key, "entity": record.entity,
+                    "score": score, "tier": tier,
+                });
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn eval(path: &Path, column: &str, pattern: Option<&str>, mode: OutputMode) -> Result<()> {
+    let store = open_existing(path)?;
+    let truth = idgraph::eval::Truth::new(column, pattern)?;
+    let metrics = idgraph::eval::evaluate(&store, &truth)?;
+    match mode {
+        OutputMode::Json => println!("{}", serde_json::to_string(&metrics)?),
+        OutputMode::Table => {
+            println!("records      {} ({} without a label, left out)", metrics.records, metrics.unlabelled);
+            println!("entities     {} (true: {})", metrics.entities, metrics.labels);
+            println!("pairs        predicted {}, true {}", metrics.predicted_pairs, metrics.true_pairs);
+            println!(
+                "counts       TP {}, FP {}, FN {}",
+                metrics.true_positives, metrics.false_positives, metrics.false_negatives
+            );
+            println!("precision    {:.4}", metrics.precision);
+            println!("recall       {:.4}", metrics.recall);
+            println!("F1           {:.4}", metrics.f1);
+        }
+    }
+    Ok(())
+}
+
+pub fn demo(dir: &Path, seed: u64) -> Result<()> {
+    let data = dir.join("data");
+    let store_path = dir.join("store");
+    if store_path.exists() {
+        // Only remove what an earlier demo run created.
+        if !store_path.join("conf").exists() {
+            bail!(
+                "{} exists and is not an idgraph store; pass --dir to choose another directory",
+                store_path.display()
+            );
+        }
+        std::fs::remove_dir_all(&store_path)
+            .with_context(|| format!("cannot remove the old demo store {}", store_path.display()))?;
+    }
+    let sources = idgraph::demo::write_sample(&data, seed)
+        .with_context(|| format!("cannot write the demo data to {}", data.display()))?;
+    let mut store = Store::open(&store_path)?;
+    let options = IngestOptions::default();
+    println!("idgraph demo: sample data in {}, store in {}\n", data.display(), store_path.display());
+    for source in &sources {
+        let mapping_path = data.join(format!("{}.mapping.toml", source.name));
+        std::fs::write(&mapping_path, &source.mapping_toml)?;
+        let mapping: Mapping = Mapping::from_toml_file(&mapping_path)?;
+        let report = ingest::ingest_file(&mut store, &source.path, &mapping, &options)?;
+        println!(
+            "  ingested {:<28} {:>5} records ({} placeholder values dropped)",
+            source.path.display(),
+            report.inserted + report.updated,
+            report.placeholders
+        );
+    }
+    println!();
+    let stats = query::execute(&store, &query::Statement::Stats)?;
+    print!("{}", query::render(&stats, OutputMode::Table));
+
+    let store_arg = store_path.display();
+    println!("\nTry:");
+    for example in demo_examples(&store)? {
+        println!("  idgraph query {store_arg} '{example}'");
+    }
+    println!("  idgraph repl {store_arg}");
+    Ok(())
+}
+
+/// Picks example statements that return something on the demo store.
+fn demo_examples(store: &Store) -> Result<Vec<String>> {
+    let mut examples = vec!["stats".to_owned(), "conflicts limit 5".to_owned()];
+    let mut largest: Option<(u64, u32)> = None;
+    for entity in store.entities() {
+        let entity = entity?;
+        if entity.conflicts.is_empty() && largest.is_none_or(|(size, _)| entity.members.len() > size) {
+            largest = Some((entity.members.len(), entity.id));
+        }
+    }
+    if let Some((_, id)) = largest {
+        examples.push(format!("entity {id}"));
+    }
+    if let Some(Ok((_, record))) = store.records().next() {
+        examples.push(format!("find record {} \"{}\"", record.source, record.key));
+    }
+    Ok(examples)
+}

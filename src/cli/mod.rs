@@ -1,0 +1,165 @@
+//! Command-line interface: argument parsing with clap and one function per subcommand.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Default directory of `idgraph demo`: its data files and its store.
+pub const DEMO_DIR: &str = "idgraph-demo";
+
+#[derive(Parser)]
+#[command(name = "idgraph", version, about = "Resolve records into entities and qualify them")]
+struct Cli {
+    /// Log progress to standard error (-v for debug, -vv for trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a sample of multi-channel customer data, ingest it and show what was built.
+    Demo {
+        /// Directory for the sample files (DIR/data) and the store (DIR/store).
+        #[arg(long, default_value = DEMO_DIR)]
+        dir: PathBuf,
+        /// Seed of the generator; the same seed gives the same data.
+        #[arg(long, default_value_t = idgraph::demo::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Load CSV or JSON Lines files into a store (created if missing).
+    Ingest(commands::IngestArgs),
+    /// Run one statement and print its result.
+    Query {
+        /// Store directory.
+        store: PathBuf,
+        /// The statement, such as `find email ann@example.com`.
+        statement: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Run the statements of a script file (`-` reads standard input); stop at the first error.
+    Run {
+        /// Store directory.
+        store: PathBuf,
+        /// Script file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Explore a store interactively.
+    Repl {
+        /// Store directory.
+        store: PathBuf,
+    },
+    /// Print store statistics.
+    Stats {
+        /// Store directory.
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Write every record's source, key and entity with the entity's score and tier.
+    Export {
+        /// Store directory.
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Output file; standard output when missing.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Score the entities against ground truth: pairwise precision, recall and F1.
+    Eval {
+        /// Store directory.
+        store: PathBuf,
+        /// Attribute or key column that holds each record's true label.
+        #[arg(long)]
+        truth_column: String,
+        /// Regular expression that extracts the label from the column (its first group),
+        /// such as 'rec-(\d+)-' for FEBRL.
+        #[arg(long)]
+        truth_pattern: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+impl From<Format> for idgraph::query::OutputMode {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Table => idgraph::query::OutputMode::Table,
+            Format::Json => idgraph::query::OutputMode::Json,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+/// Parses the arguments, runs the subcommand and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Command::Demo { dir, seed } => commands::demo(&dir, seed),
+        Command::Ingest(args) => commands::ingest(args),
+        Command::Query {
+            store,
+            statement,
+            format,
+        } => commands::query(&store, &statement, format.into()),
+        Command::Run {
+            store,
+            file,
+            format,
+        } => commands::run_script(&store, &file, format.into()),
+        Command::Repl { store } => commands::repl(&store),
+        Command::Stats { store, format } => commands::query(&store, "stats", format.into()),
+        Command::Export {
+            store,
+            format,
+            output,
+        } => commands::export(&store, format == ExportFormat::Jsonl, output.as_deref()),
+        Command::Eval {
+            store,
+            truth_column,
+            truth_pattern,
+            format,
+        } => commands::eval(&store, &truth_column, truth_pattern.as_deref(), format.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Ingest: turns CSV and JSON Lines rows, or [`RecordInput`]s built in code, into records of
+//! the graph.
+//!
+//! Rows are normalized, upserted and resolved in batches; each batch is one atomic commit.
+
+mod mapping;
+mod reader;
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use mapping::{Format, Mapping};
+
+use crate::error::{Error, Result};
+use crate::model::{IdentifierKind, Timestamp};
+use crate::normalize::Normalized;
+use crate::resolve::{PreparedIdentifier, PreparedRecord, UpsertOutcome, upsert_record};
+use crate::store::{SourceInfo, Store, Writer};
+
+/// A record as a caller supplies it, with raw identifier values.
+///
+/// ```
+/// use idgraph::ingest::RecordInput;
+/// let record = RecordInput::new("crm", "C-1")
+///     .identifier("email", "Ann.Lee@Example.com")
+///     .attribute("name", "Ann Lee");
+/// assert_eq!(record.identifiers.len(), 1);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordInput {
+    /// Source name.
+    pub source: String,
+    /// Record key within the source.
+    pub key: String,
+    /// Identifiers as (kind, raw value).
+    pub identifiers: Vec<(String, String)>,
+    /// Attributes as (name, value).
+    pub attributes: Vec<(String, String)>,
+    /// Observation time in seconds since the Unix epoch.
+    pub timestamp: Option<Timestamp>,
+}
+
+impl RecordInput {
+    /// Creates a record with no identifiers or attributes.
+    pub fn new(source: impl Into<String>, key: impl Into<String>) -> RecordInput {
+        RecordInput {
+            source: source.into(),
+            key: key.into(),
+            ..RecordInput::default()
+        }
+    }
+
+    /// Adds an identifier of `kind` with its raw value.
+    pub fn identifier(mut self, kind: impl Into<String>, value: impl Into<String>) -> RecordInput {
+        self.identifiers.push((kind.into(), value.into()));
+        self
+    }
+
+    /// Adds an attribute.
+    pub fn attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> RecordInput {
+        self.attributes.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the observation time.
+    pub fn timestamp(mut self, timestamp: Timestamp) -> RecordInput {
+        self.timestamp = Some(timestamp);
+        self
+    }
+}
+
+/// Counts of what an ingest did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestReport {
+    /// Rows read from the input, including skipped ones.
+    pub rows: u64,
+    /// Records that were new.
+    pub inserted: u64,
+    /// Records that replaced a record with the same source and key.
+    pub updated: u64,
+    /// Rows skipped because they were invalid (only with [`OnError::Skip`]).
+    pub skipped: u64,
+    /// Identifier values dropped as empty or placeholders.
+    pub placeholders: u64,
+    /// Identifier values dropped as invalid for their kind.
+    pub invalid_values: u64,
+    /// The first few row errors and invalid values, for the user to read.
+    pub messages: Vec<String>,
+}
+
+/// Maximum number of messages kept in an [`IngestReport`].
+pub const MAX_REPORT_MESSAGES: usize = 20;
+
+impl IngestReport {
+    fn note(&mut self, message: String) {
+        if self.messages.len() < MAX_REPORT_MESSAGES {
+            self.messages.push(message);
+        }
+    }
+}
+
+/// What to do with an invalid row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Stop at the first invalid row. Rows before it are stored.
+    #[default]
+    Stop,
+    /// Skip invalid rows, count them, and go on.
+    Skip,
+}
+
+/// Settings of a file ingest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// What to do with an invalid row.
+    pub on_error: OnError,
+    /// Show a progress bar on standard error when it is a terminal.
+    pub progress: bool,
+    /// Rows per atomic commit.
+    pub batch_size: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            on_error: OnError::Stop,
+            progress: false,
+            batch_size: 10_000,
+        }
+    }
+}
+
+impl Store {
+    /// Inserts or replaces records in one atomic batch and resolves their entities.
+    ///
+    /// Identifier values are normalized for their kind. Empty values, placeholders and values
+    /// invalid for their kind are dropped and counted in the report.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`Error::InvalidRecord`] when a record has an empty source or key, or an
+    /// invalid identifier kind; nothing of the batch is stored then. Also fails on I/O errors.
+    pub fn upsert(&mut self, records: impl IntoIterator<Item = RecordInput>) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let now = now();
+        let mut writer = self.writer();
+        for record in records {
+            report.rows += 1;
+            let prepared = prepare(&writer, record, &mut report)?;
+            count(&mut report, upsert_record(&mut writer, prepared, now)?);
+        }
+        writer.commit()?;
+        Ok(report)
+    }
+}
+
+/// Reads `path` with `mapping` and upserts every row into `store`.
+///
+/// Every `options.batch_size` rows are committed as one atomic batch, and the store is
+/// flushed to disk at the end.
+///
+/// # Errors
+///
+/// Fails when the file cannot be read, the mapping names a missing column, or (with
+/// [`OnError::Stop`]) a row is invalid: rows before the invalid one are stored and the error
+/// names the file, line and value.
+pub fn ingest_file(
+    store: &mut Store,
+    path: &Path,
+    mapping: &Mapping,
+    options: &IngestOptions,
+) -> Result<IngestReport> {
+    mapping.validate()?;
+    let mut rows = reader::open(path, mapping)?;
+    let progress = progress_bar(options.progress, rows.len_bytes());
+    let now = now();
+    let mut report = IngestReport::default();
+    let mut writer = store.writer();
+    writer.save_source(SourceInfo {
+        name: mapping.source.clone(),
+        key_column: Some(mapping.key.clone()),
+    });
+    let mut in_batch = 0;
+    let outcome = loop {
+        let row = match rows.next_row() {
+            Ok(Some(row)) => row,
+            Ok(None) => break Ok(()),
+            Err(error) => {
+                report.rows += 1;
+                match (options.on_error, &error) {
+                    (OnError::Skip, Error::InvalidRow { .. }) => {
+                        report.skipped += 1;
+                        tracing::warn!(%error, "skipped row");
+                        report.note(error.to_string());
+                        continue;
+                    }
+                    _ => break Err(error),
+                }
+            }
+        };
+        report.rows += 1;
+        progress.set_position(row.offset);
+        let line = row.line;
+        let prepared = match prepare(&writer, row.record, &mut report) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                let error = Error::InvalidRow {
+                    path: path.to_path_buf(),
+                    line,
+                    message: error.to_string(),
+                };
+                if options.on_error == OnError::Skip {
+                    report.skipped += 1;
+                    report.note(error.to_string());
+                    continue;
+                }
+                break Err(error);
+            }
+        };
+        count(&mut report, upsert_record(&mut writer, prepared, now)?);
+        in_batch += 1;
+        if in_batch >= options.batch_size.max(1) {
+            writer.commit()?;
+            writer = store.writer();
+            in_batch = 0;
+        }
+    };
+    writer.commit()?;
+    store.flush()?;
+    progress.finish_and_clear();
+    tracing::debug!(path = %path.display(), rows = report.rows, inserted = report.inserted, "ingested file");
+    outcome.map(|()| report)
+}
+
+fn count(report: &mut IngestReport, outcome: UpsertOutcome) {
+    match outcome {
+        UpsertOutcome::Inserted => report.inserted += 1,
+        UpsertOutcome::Updated => report.updated += 1,
+    }
+}
+
+/// Normalizes a record's identifiers and attributes.
+fn prepare(writer: &Writer<'_>, record: RecordInput, report: &mut IngestReport) -> Result<PreparedRecord> {
+    let invalid = |message: String| Error::InvalidRecord {
+        source_name: record.source.clone(),
+        key: record.key.clone(),
+        message,
+    };
+    if record.source.is_empty() || record.source.contains('\0') {
+        return Err(invalid("the source name is empty or contains NUL".into()));
+    }
+    let key = record.key.trim();
+    if key.is_empty() {
+        return Err(invalid("the record key is empty: every record needs a key".into()));
+    }
+
+    let normalizer = writer.store().normalizer();
+    let mut identifiers = Vec::with_capacity(record.identifiers.len());
+    for (kind, raw) in &record.identifiers {
+        let kind = IdentifierKind::new(kind).ok_or_else(|| {
+            invalid(format!("identifier kind {kind:?} is invalid: use ASCII letters, digits and _"))
+        })?;
+        match normalizer.identifier(&kind, raw) {
+            Normalized::Value(value) => identifiers.push(PreparedIdentifier {
+                kind,
+                value,
+                raw: raw.trim().to_owned(),
+            }),
+            Normalized::Placeholder => report.placeholders += 1,
+            Normalized::Invalid(reason) => {
+                report.invalid_values += 1;
+                report.note(format!("{}/{}: {kind}: {reason}", record.source, key));
+            }
+        }
+    }
+    let attributes = record
+        .attributes
+        .iter()
+        .filter_map(|(name, value)| Some((name.clone(), normalizer.attribute(value)?)))
+        .collect();
+    Ok(PreparedRecord {
+        source: record.source.clone(),
+        key: key.to_owned(),
+        identifiers,
+        attributes,
+        timestamp: record.timestamp,
+    })
+}
+
+fn progress_bar(enabled: bool, len: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !enabled || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn now() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as Timestamp)
+}
+
+/// Parses an observation time: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` (UTC) or
+/// seconds since the Unix epoch.
+pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Some(seconds);
+    }
+    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
+        return Some(timestamp.as_second());
+    }
+    let utc = jiff::tz::TimeZone::UTC;
+    if let Ok(datetime) = text.parse::<jiff::civil::DateTime>() {
+        return utc.to_timestamp(datetime).ok().map(|t| t.as_second());
+    }
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return utc.to_timestamp(date.to_datetime(jiff::civil::Time::midnight())).ok().map(|t| t.as_second());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_each_format() {
+        assert_eq!(parse_timestamp("0"), Some(0));
+        assert_eq!(parse_timestamp("1970-01-02"), Some(86_400));
+        assert_eq!(parse_timestamp("1970-01-01 00:01:00"), Some(60));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:10Z"), Some(10));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+}

@@ -1,0 +1,434 @@
+//! Evaluation of parsed statements against a [`Store`], producing a [`QueryOutput`].
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::model::{Entity, EntityId, IdentifierKind, Node, NodeId, Tier};
+use crate::query::ast::{EntityRef, NodeRef, Statement};
+use crate::store::Store;
+
+/// Maximum number of nodes a path search visits before it gives up.
+pub const MAX_PATH_NODES: usize = 1_000_000;
+
+/// Maximum number of rows a listing prints when the statement sets no limit.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// A titled table of text cells.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Table {
+    /// What the table lists.
+    pub title: String,
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows, each with one cell per column.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(title: &str, columns: &[&str]) -> Table {
+        Table {
+            title: title.to_owned(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+}
+
+/// The result of one statement: tables for people and a JSON document for programs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryOutput {
+    /// Tables in display order.
+    pub tables: Vec<Table>,
+    /// The same result as one JSON value.
+    pub json: Value,
+}
+
+/// Runs one statement.
+///
+/// # Errors
+///
+/// Returns [`Error::NotFound`] when a named node or entity does not exist, and store errors.
+pub fn execute(store: &Store, statement: &Statement) -> Result<QueryOutput> {
+    match statement {
+        Statement::Find(node) => find(store, node),
+        Statement::Entity(EntityRef::Id(id)) => show_entity(store, *id),
+        Statement::Entity(EntityRef::Of(node)) => {
+            let id = resolve_node(store, node)?;
+            let entity = entity_of(store, id)?;
+            show_entity(store, entity)
+        }
+        Statement::Path { from, to } => path(store, from, to),
+        Statement::Conflicts { kind, limit } => conflicts(store, kind.as_deref(), *limit),
+        Statement::Stats => stats(store),
+    }
+}
+
+/// Returns the node id a reference names.
+fn resolve_node(store: &Store, node: &NodeRef) -> Result<NodeId> {
+    match node {
+        NodeRef::Record { source, key } => store
+            .find_record(source, key)?
+            .ok_or_else(|| Error::NotFound(format!("record {source}/{key}"))),
+        NodeRef::Identifier { kind, value } => {
+            let parsed = IdentifierKind::new(kind)
+                .ok_or_else(|| Error::NotFound(format!("identifier kind {kind:?}")))?;
+            store.find_identifier(&parsed, value)?.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "identifier {kind} {value:?} (values are matched after normalization)"
+                ))
+            })
+        }
+    }
+}
+
+fn load(store: &Store, id: NodeId) -> Result<Node> {
+    store
+        .node(id)?
+        .ok_or_else(|| Error::corrupt("node", format!("node {id} is indexed but missing")))
+}
+
+fn entity_of(store: &Store, id: NodeId) -> Result<EntityId> {
+    match load(store, id)? {
+        Node::Record(record) => Ok(record.entity),
+        Node::Identifier(identifier) => identifier.entity.ok_or_else(|| {
+            Error::NotFound(format!(
+                "an entity for identifier {} {:?}: none of its edges is confident enough to link it",
+                identifier.kind, identifier.value
+            ))
+        }),
+    }
+}
+
+fn load_entity(store: &Store, id: EntityId) -> Result<Entity> {
+    store
+        .entity(id)?
+        .ok_or_else(|| Error::NotFound(format!("entity {id}")))
+}
+
+/// Describes a node in one line: `record crm/C-1` or `email ann@example.com`.
+pub fn describe(node: &Node) -> String {
+    match node {
+        Node::Record(record) => format!("record {}/{}", record.source, record.key),
+        Node::Identifier(identifier) => format!("{} {}", identifier.kind, identifier.value),
+    }
+}
+
+fn node_json(id: NodeId, node: &Node) -> Value {
+    match node {
+        Node::Record(record) => json!({
+            "node": id,
+            "type": "record",
+            "source": record.source,
+            "key": record.key,
+            "entity": record.entity,
+            "attributes": record.attributes.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect::<serde_json::Map<_, _>>(),
+        }),
+        Node::Identifier(identifier) => json!({
+            "node": id,
+            "type": "identifier",
+            "kind": identifier.kind.as_str(),
+            "value": identifier.value,
+            "raw": identifier.raw,
+            "entity": identifier.entity,
+            "records": identifier.records.len(),
+        }),
+    }
+}
+
+fn find(store: &Store, node: &NodeRef) -> Result<QueryOutput> {
+    let id = resolve_node(store, node)?;
+    let found = load(store, id)?;
+    let entity = match found.entity() {
+        Some(entity) => Some(load_entity(store, entity)?),
+        None => None,
+    };
+    let mut table = Table::new("node", &["node", "entity", "score", "tier", "records", "conflicts"]);
+    table.push(vec![
+        describe(&found),
+        entity.as_ref().map_or("none".into(), |e| e.id.to_string()),
+        entity.as_ref().map_or("-".into(), |e| format!("{:.3}", e.score)),
+        entity.as_ref().map_or("-".into(), |e| e.tier.to_string()),
+        entity.as_ref().map_or("-".into(), |e| count_records(store, e).to_string()),
+        entity.as_ref().map_or("-".into(), |e| e.conflicts.len().to_string()),
+    ]);
+    let json = json!({
+        "node": node_json(id, &found),
+        "entity": entity.as_ref().map(|e| entity_summary_json(store, e)),
+    });
+    Ok(QueryOutput {
+        tables: vec![table],
+        json,
+    })
+}
+
+fn count_records(store: &Store, entity: &Entity) -> usize {
+    entity
+        .members
+        .iter()
+        .filter(|&id| matches!(store.node(id), Ok(Some(Node::Record(_)))))
+        .count()
+}
+
+fn entity_summary_json(store: &Store, entity: &Entity) -> Value {
+    json!({
+        "id": entity.id,
+        "score": entity.score,
+        "tier": entity.tier.to_string(),
+        "records": count_records(store, entity),
+        "conflicts": entity.conflicts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
+}
+
+fn show_entity(store: &Store, id: EntityId) -> Result<QueryOutput> {
+    let entity = load_entity(store, id)?;
+    let mut records = Table::new("records", &["node", "source", "key", "attributes"]);
+    let mut identifiers = Table::new("identifiers", &["node", "kind", "value", "records"]);
+    let mut record_json = Vec::new();
+    let mut identifier_json = Vec::new();
+    for member in &entity.members {
+        let node = load(store, member)?;
+        match &node {
+            Node::Record(record) => {
+                let attributes: Vec<String> =
+                    record.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                records.push(vec![
+                    member.to_string(),
+                    record.source.clone(),
+                    record.key.clone(),
+                    attributes.join(", "),
+                ]);
+                record_json.push(node_json(member, &node));
+            }
+            Node::Identifier(identifier) => {
+                identifiers.push(vec![
+                    member.to_string(),
+                    identifier.kind.to_string(),
+                    identifier.value.clone(),
+                    identifier.records.len().to_string(),
+                ]);
+                identifier_json.push(node_json(member, &node));
+            }
+        }
+    }
+    let mut summary = Table::new("entity", &["entity", "score", "tier", "records", "identifiers"]);
+    summary.push(vec![
+        entity.id.to_string(),
+        format!("{:.3}", entity.score),
+        entity.tier.to_string(),
+        records.rows.len().to_string(),
+        identifiers.rows.len().to_string(),
+    ]);
+    let mut conflicts = Table::new("conflicts", &["conflict"]);
+    for conflict in &entity.conflicts {
+        conflicts.push(vec![conflict.to_string()]);
+    }
+    let json = json!({
+        "entity": entity_summary_json(store, &entity),
+        "records": record_json,
+        "identifiers": identifier_json,
+    });
+    let mut tables = vec![summary, records, identifiers];
+    if !conflicts.rows.is_empty() {
+        tables.push(conflicts);
+    }
+    Ok(QueryOutput { tables, json })
+}
+
+/// A search state: the best path product found so far to `node`.
+#[derive(PartialEq)]
+struct Candidate {
+    strength: f64,
+    hops: usize,
+    node: NodeId,
+}
+
+impl Eq for Candidate {}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.strength
+            .total_cmp(&other.strength)
+            .then_with(|| other.hops.cmp(&self.hops))
+            .then_with(|| other.node.cmp(&self.node))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Returns the neighbours of a node with the weight and evidence of each edge.
+fn neighbours(store: &Store, node: &Node, id: NodeId) -> Result<Vec<(NodeId, f32, String)>> {
+    match node {
+        Node::Record(record) => Ok(record
+            .edges
+            .iter()
+            .map(|edge| (edge.to, edge.weight, edge.evidence.to_string()))
+            .collect()),
+        Node::Identifier(identifier) => {
+            let mut found = Vec::new();
+            for record_id in &identifier.records {
+                if let Node::Record(record) = load(store, record_id)? {
+                    if let Some(edge) = record.edges.iter().find(|edge| edge.to == id) {
+                        found.push((record_id, edge.weight, edge.evidence.to_string()));
+                    }
+                }
+            }
+            Ok(found)
+        }
+    }
+}
+
+/// Finds the path whose product of edge weights is highest, fewest hops on ties.
+fn path(store: &Store, from: &NodeRef, to: &NodeRef) -> Result<QueryOutput> {
+    let start = resolve_node(store, from)?;
+    let goal = resolve_node(store, to)?;
+    let mut best: HashMap<NodeId, (f64, Option<(NodeId, f32, String)>)> = HashMap::new();
+    let mut heap = BinaryHeap::new();
+    best.insert(start, (1.0, None));
+    heap.push(Candidate {
+        strength: 1.0,
+        hops: 0,
+        node: start,
+    });
+    let mut found = start == goal;
+    while let Some(Candidate { strength, hops, node }) = heap.pop() {
+        if node == goal {
+            found = true;
+            break;
+        }
+        if strength < best.get(&node).map_or(0.0, |b| b.0) {
+            continue;
+        }
+        if best.len() > MAX_PATH_NODES {
+            return Err(Error::NotFound(format!(
+                "a path within {MAX_PATH_NODES} visited nodes; the nodes are too far apart"
+            )));
+        }
+        let current = load(store, node)?;
+        for (next, weight, evidence) in neighbours(store, &current, node)? {
+            let through = strength * f64::from(weight);
+            if through > best.get(&next).map_or(0.0, |b| b.0) {
+                best.insert(next, (through, Some((node, weight, evidence))));
+                heap.push(Candidate {
+                    strength: through,
+                    hops: hops + 1,
+                    node: next,
+                });
+            }
+        }
+    }
+    if !found {
+        return Err(Error::NotFound(format!(
+            "a path between node {start} and node {goal}: they are not connected by any edge"
+        )));
+    }
+
+    let mut steps = Vec::new();
+    let mut at = goal;
+    while let Some((_, Some((previous, weight, evidence)))) = best.get(&at) {
+        steps.push((*previous, at, *weight, evidence.clone()));
+        at = *previous;
+    }
+    steps.reverse();
+    let mut table = Table::new("path", &["from", "evidence", "weight", "to"]);
+    let mut steps_json = Vec::new();
+    for (a, b, weight, evidence) in &steps {
+        let (a_text, b_text) = (describe(&load(store, *a)?), describe(&load(store, *b)?));
+        table.push(vec![a_text.clone(), evidence.clone(), format!("{weight:.3}"), b_text.clone()]);
+        steps_json.push(json!({"from": a_text, "evidence": evidence, "weight": weight, "to": b_text}));
+    }
+    let strength = best.get(&goal).map_or(1.0, |b| b.0);
+    Ok(QueryOutput {
+        tables: vec![table],
+        json: json!({ "strength": strength, "steps": steps_json }),
+    })
+}
+
+fn conflicts(store: &Store, kind: Option<&str>, limit: Option<usize>) -> Result<QueryOutput> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    let mut table = Table::new("conflicts", &["entity", "score", "tier", "conflict"]);
+    let mut rows_json = Vec::new();
+    for item in store.entities() {
+        let entity = item?;
+        for conflict in &entity.conflicts {
+            let crate::model::Conflict::UniqueKindViolated { kind: found, .. } = conflict;
+            if kind.is_some_and(|kind| kind != found.as_str()) {
+                continue;
+            }
+            if table.rows.len() < limit {
+                table.push(vec![
+                    entity.id.to_string(),
+                    format!("{:.3}", entity.score),
+                    entity.tier.to_string(),
+                    conflict.to_string(),
+                ]);
+                rows_json.push(json!({"entity": entity.id, "score": entity.score, "tier": entity.tier.to_string(), "conflict": conflict}));
+            }
+        }
+    }
+    Ok(QueryOutput {
+        tables: vec![table],
+        json: Value::Array(rows_json),
+    })
+}
+
+fn stats(store: &Store) -> Result<QueryOutput> {
+    let counters = store.counters();
+    let mut tiers: HashMap<Tier, u64> = HashMap::new();
+    let mut with_conflicts = 0u64;
+    let mut largest = (0u64, None);
+    for item in store.entities() {
+        let entity = item?;
+        *tiers.entry(entity.tier).or_default() += 1;
+        with_conflicts += u64::from(!entity.conflicts.is_empty());
+        let size = entity.members.len();
+        if size > largest.0 {
+            largest = (size, Some(entity.id));
+        }
+    }
+    let tier = |t| tiers.get(&t).copied().unwrap_or(0);
+    let mut table = Table::new("stats", &["statistic", "value"]);
+    let rows = [
+        ("records", counters.records.to_string()),
+        ("identifiers", counters.identifiers.to_string()),
+        ("edges", counters.edges.to_string()),
+        ("entities", counters.entities.to_string()),
+        ("entities in tier high", tier(Tier::High).to_string()),
+        ("entities in tier medium", tier(Tier::Medium).to_string()),
+        ("entities in tier low", tier(Tier::Low).to_string()),
+        ("entities with conflicts", with_conflicts.to_string()),
+        (
+            "largest entity (nodes)",
+            largest.1.map_or("-".into(), |id| format!("{} (entity {id})", largest.0)),
+        ),
+    ];
+    for (name, value) in rows {
+        table.push(vec![name.to_owned(), value]);
+    }
+    let sources: Vec<String> = store.sources()?.into_iter().map(|s| s.name).collect();
+    table.push(vec!["sources".to_owned(), sources.join(", ")]);
+    let json = json!({
+        "records": counters.records,
+        "identifiers": counters.identifiers,
+        "edges": counters.edges,
+        "entities": counters.entities,
+        "tiers": {"high": tier(Tier::High), "medium": tier(Tier::Medium), "low": tier(Tier::Low)},
+        "entities_with_conflicts": with_conflicts,
+        "largest_entity": {"entity": largest.1, "nodes": largest.0},
+        "sources": sources,
+    });
+    Ok(QueryOutput {
+        tables: vec![table],
+        json,
+    })
+}

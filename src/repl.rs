@@ -1,0 +1,149 @@
+//! The interactive shell behind `idgraph repl`: [`Session`] runs statements and
+//! meta-commands, and [`run`] drives it from a rustyline editor with history.
+//!
+//! Meta-commands start with `.`, which no statement can start with.
+
+use std::path::PathBuf;
+
+use crate::query::{self, OutputMode};
+use crate::store::Store;
+
+/// Help printed by `.help`.
+pub const HELP: &str = "\
+Statements (end with ; to put several on one line):
+  find email ann@example.com          look up an identifier and its entity
+  find record crm C-000123            look up a record and its entity
+  entity 42 | entity of phone \"+1 415 555 0142\"
+                                      an entity's records, identifiers, score, tier, conflicts
+  path email a@x.com to record web s-9
+                                      the strongest evidence path between two nodes
+  conflicts [kind national_id] [limit 20]
+                                      entities with conflicts
+  stats                               store statistics
+Meta-commands:
+  .help                               this text
+  .mode table | .mode json            output format
+  .quit                               leave (also Ctrl-D)
+";
+
+/// What the caller should do after a line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Print this text and go on.
+    Print(String),
+    /// Print this error and go on.
+    Error(String),
+    /// Leave the shell.
+    Quit,
+}
+
+/// A shell session on one store.
+pub struct Session<'a> {
+    store: &'a Store,
+    mode: OutputMode,
+}
+
+impl<'a> Session<'a> {
+    /// Starts a session that prints tables.
+    pub fn new(store: &'a Store) -> Session<'a> {
+        Session {
+            store,
+            mode: OutputMode::Table,
+        }
+    }
+
+    /// Returns the current output mode.
+    pub fn mode(&self) -> OutputMode {
+        self.mode
+    }
+
+    /// Runs one line of input: a meta-command, or one or more statements.
+    pub fn handle(&mut self, line: &str) -> Reply {
+        let trimmed = line.trim();
+        if let Some(command) = trimmed.strip_prefix('.') {
+            return self.meta(command);
+        }
+        let statements = match query::parse_script(line) {
+            Ok(statements) => statements,
+            Err(error) => return Reply::Error(error.render(line)),
+        };
+        let mut text = String::new();
+        for statement in &statements {
+            match query::execute(self.store, statement) {
+                Ok(output) => text.push_str(&query::render(&output, self.mode)),
+                Err(error) => return Reply::Error(format!("{text}error: {error}")),
+            }
+        }
+        Reply::Print(text)
+    }
+
+    fn meta(&mut self, command: &str) -> Reply {
+        let mut words = command.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("help"), None, _) => Reply::Print(HELP.to_owned()),
+            (Some("quit" | "exit"), None, _) => Reply::Quit,
+            (Some("mode"), None, _) => Reply::Print(format!("mode is {:?}\n", self.mode)),
+            (Some("mode"), Some(mode), None) => match mode.parse() {
+                Ok(mode) => {
+                    self.mode = mode;
+                    Reply::Print(String::new())
+                }
+                Err(message) => Reply::Error(message),
+            },
+            _ => Reply::Error(format!(
+                "unknown meta-command .{command}; type .help for the list"
+            )),
+        }
+    }
+}
+
+/// Returns where the shell keeps its history: `$IDGRAPH_HISTORY`, else
+/// `$HOME/.idgraph_history`, else none.
+pub fn history_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("IDGRAPH_HISTORY") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".idgraph_history"))
+}
+
+/// Runs the interactive shell until `.quit` or end of input.
+///
+/// # Errors
+///
+/// Fails when the terminal cannot be read.
+pub fn run(store: &Store) -> Result<(), rustyline::error::ReadlineError> {
+    use rustyline::error::ReadlineError;
+
+    let mut editor = rustyline::DefaultEditor::new()?;
+    let history = history_path();
+    if let Some(path) = &history {
+        // A missing history file is normal on first use.
+        let _ = editor.load_history(path);
+    }
+    let mut session = Session::new(store);
+    println!("idgraph shell on {}; type .help for help", store.path().display());
+    loop {
+        match editor.readline("idgraph> ") {
+            Ok(line) => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let _ = editor.add_history_entry(line.as_str());
+                match session.handle(&line) {
+                    Reply::Print(text) => print!("{text}"),
+                    Reply::Error(text) => eprintln!("{text}"),
+                    Reply::Quit => break,
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(error) => return Err(error),
+        }
+    }
+    if let Some(path) = &history {
+        if let Err(error) = editor.save_history(path) {
+            eprintln!("warning: history not saved to {}: {error}", path.display());
+        }
+    }
+    Ok(())
+}

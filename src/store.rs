@@ -1,4 +1,0 @@
-//! The sled-backed store.
-
-/// Placeholder.
-pub struct Store;

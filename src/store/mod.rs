@@ -1,0 +1,324 @@
+//! The sled-backed [`Store`]: opening, reading, and the statistics kept with the graph.
+//!
+//! All data lives in one sled tree whose keys start with a one-byte table prefix (see
+//! [`keys`]). Writes go through a [`Writer`], which collects changes in memory and applies
+//! them as one atomic sled batch on [`Writer::commit`].
+
+mod keys;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::{Entity, EntityId, IdentifierKind, Node, NodeId, RecordNode};
+use crate::normalize::{Normalized, Normalizer};
+
+pub use writer::Writer;
+
+/// Version of the on-disk layout that this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Counters kept in the meta table and updated by every commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Next node id to allocate.
+    pub next_node: NodeId,
+    /// Next entity id to allocate.
+    pub next_entity: EntityId,
+    /// Number of record nodes.
+    pub records: u64,
+    /// Number of identifier nodes.
+    pub identifiers: u64,
+    /// Number of record-to-identifier edges.
+    pub edges: u64,
+    /// Number of entities.
+    pub entities: u64,
+}
+
+/// What the store knows about one source: set by ingest, shown by `stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// The source's name.
+    pub name: String,
+    /// The input column that holds the record key, if the records came from a file.
+    pub key_column: Option<String>,
+}
+
+/// An embedded identity graph stored in a sled database directory.
+///
+/// Opening the same directory from two processes at once fails, because sled locks it.
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    path: PathBuf,
+    config: Config,
+    normalizer: Normalizer,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it with the default configuration if it does not
+    /// exist.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the directory cannot be opened (for example when another process holds it),
+    /// or when it holds a store of another format version.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(path, None)
+    }
+
+    /// Opens the store at `path`. A new store takes `config`, or the default when it is
+    /// `None`. An existing store keeps its own configuration unless `config` is given and
+    /// differs, in which case the new configuration is saved and every entity is resolved again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`], and [`Error::Config`] when `config` is invalid.
+    pub fn open_with(path: impl AsRef<Path>, config: Option<Config>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(config) = &config {
+            config.validate().map_err(Error::Config)?;
+        }
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let tree = db.open_tree("graph")?;
+
+        let version: Option<u32> = read_value(&tree, &keys::meta("format_version"), "format version")?;
+        let (stored_config, counters) = match version {
+            None => {
+                let config = config.clone().unwrap_or_default();
+                tree.insert(keys::meta("format_version"), encode(&FORMAT_VERSION))?;
+                tree.insert(keys::meta("config"), encode(&config))?;
+                tree.insert(keys::meta("counters"), encode(&Counters::default()))?;
+                tree.flush()?;
+                tracing::debug!(path = %path.display(), "created store");
+                (config, Counters::default())
+            }
+            Some(FORMAT_VERSION) => {
+                let config: Config = read_value(&tree, &keys::meta("config"), "configuration")?
+                    .ok_or_else(|| Error::corrupt("configuration", "missing"))?;
+                let counters: Counters = read_value(&tree, &keys::meta("counters"), "counters")?
+                    .ok_or_else(|| Error::corrupt("counters", "missing"))?;
+                (config, counters)
+            }
+            Some(found) => {
+                return Err(Error::FormatVersion {
+                    found,
+                    expected: FORMAT_VERSION,
+                });
+            }
+        };
+        let normalizer = Normalizer::new(&stored_config.normalize).map_err(Error::Config)?;
+        let mut store = Store {
+            db,
+            tree,
+            path,
+            config: stored_config,
+            normalizer,
+            counters,
+        };
+        tracing::debug!(records = store.counters.records, entities = store.counters.entities, "opened store");
+
+        if let Some(config) = config {
+            if config != store.config {
+                store.replace_config(config)?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// Returns the directory of the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Returns the store's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Returns the normalizer built from the store's configuration.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
+    }
+
+    /// Returns the counters as of the last commit.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Starts a batch of changes. Nothing is visible to readers until [`Writer::commit`].
+    pub fn writer(&mut self) -> Writer<'_> {
+        Writer::new(self)
+    }
+
+    /// Writes every committed batch to disk and waits until it is there.
+    ///
+    /// sled also flushes on its own every 500 ms. A crash loses at most the batches committed
+    /// since the last flush, and never a part of one batch.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the disk write fails.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Returns the node with `id`.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable value.
+    pub fn node(&self, id: NodeId) -> Result<Option<Node>> {
+        read_value(&self.tree, &keys::node(id), "node")
+    }
+
+    /// Returns the entity with `id`.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable value.
+    pub fn entity(&self, id: EntityId) -> Result<Option<Entity>> {
+        read_value(&self.tree, &keys::entity(id), "entity")
+    }
+
+    /// Returns the node id of the record `key` of `source`.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors.
+    pub fn find_record(&self, source: &str, key: &str) -> Result<Option<NodeId>> {
+        read_id(&self.tree, &keys::record(source, key))
+    }
+
+    /// Normalizes `value` as an identifier of `kind` and returns its node id.
+    ///
+    /// Returns `None` when no such identifier is stored, including when `value` is a
+    /// placeholder or invalid for its kind.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors.
+    pub fn find_identifier(&self, kind: &IdentifierKind, value: &str) -> Result<Option<NodeId>> {
+        match self.normalizer.identifier(kind, value) {
+            Normalized::Value(normalized) => {
+                read_id(&self.tree, &keys::identifier(kind.as_str(), &normalized))
+            }
+            Normalized::Placeholder | Normalized::Invalid(_) => Ok(None),
+        }
+    }
+
+    /// Returns the description of `source`.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable value.
+    pub fn source(&self, name: &str) -> Result<Option<SourceInfo>> {
+        read_value(&self.tree, &keys::source(name), "source")
+    }
+
+    /// Returns every source, sorted by name.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable value.
+    pub fn sources(&self) -> Result<Vec<SourceInfo>> {
+        self.tree
+            .scan_prefix([keys::SOURCE])
+            .map(|item| {
+                let (_, value) = item?;
+                decode(&value, "source")
+            })
+            .collect()
+    }
+
+    /// Iterates over all entities in id order.
+    pub fn entities(&self) -> impl Iterator<Item = Result<Entity>> + '_ {
+        self.tree.scan_prefix([keys::ENTITY]).map(|item| {
+            let (_, value) = item?;
+            decode(&value, "entity")
+        })
+    }
+
+    /// Iterates over all nodes in id order.
+    pub fn nodes(&self) -> impl Iterator<Item = Result<(NodeId, Node)>> + '_ {
+        self.tree.scan_prefix([keys::NODE]).map(|item| {
+            let (key, value) = item?;
+            let id = keys::number_of(&key).ok_or_else(|| Error::corrupt("node key", "too short"))?;
+            Ok((id, decode(&value, "node")?))
+        })
+    }
+
+    /// Iterates over all record nodes in id order.
+    pub fn records(&self) -> impl Iterator<Item = Result<(NodeId, RecordNode)>> + '_ {
+        self.nodes().filter_map(|item| match item {
+            Ok((id, Node::Record(record))) => Some(Ok((id, record))),
+            Ok((_, Node::Identifier(_))) => None,
+            Err(error) => Some(Err(error)),
+        })
+    }
+
+    /// Saves a new configuration and resolves every entity again under it.
+    fn replace_config(&mut self, config: Config) -> Result<()> {
+        let normalizer = Normalizer::new(&config.normalize).map_err(Error::Config)?;
+        tracing::debug!("configuration changed, resolving all entities again");
+        self.config = config;
+        self.normalizer = normalizer;
+        let mut writer = self.writer();
+        writer.save_config();
+        crate::resolve::resolve_all(&mut writer)?;
+        writer.commit()?;
+        self.flush()
+    }
+}
+
+fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Encoding into a Vec fails only for types serde cannot describe, which ours never are.
+    bincode::serde::encode_to_vec(value, bincode_config()).expect("bincode encodes store values")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    let (value, _) = bincode::serde::decode_from_slice(bytes, bincode_config())
+        .map_err(|error| Error::corrupt(what, error))?;
+    Ok(value)
+}
+
+fn read_value<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8], what: &str) -> Result<Option<T>> {
+    match tree.get(key)? {
+        Some(bytes) => decode(&bytes, what).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn read_id(tree: &sled::Tree, key: &[u8]) -> Result<Option<NodeId>> {
+    match tree.get(key)? {
+        Some(bytes) => {
+            let bytes: [u8; 4] = bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| Error::corrupt("index entry", format!("{} bytes, expected 4", bytes.len())))?;
+            Ok(Some(u32::from_be_bytes(bytes)))
+        }
+        None => Ok(None),
+    }
+}

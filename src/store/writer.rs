@@ -1,0 +1,259 @@
+//! [`Writer`]: a batch of changes kept in memory and applied to sled in one atomic batch.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::error::{Error, Result};
+use crate::model::{Entity, EntityId, IdentifierKind, IdentifierNode, Node, NodeId, RecordNode};
+use crate::store::{Counters, SourceInfo, Store, encode, keys, read_id, read_value};
+
+/// A batch of changes to a [`Store`].
+///
+/// Reads through a writer see its own uncommitted changes. Dropping a writer without calling
+/// [`Writer::commit`] discards the changes.
+pub struct Writer<'a> {
+    store: &'a mut Store,
+    nodes: HashMap<NodeId, Node>,
+    new_identifiers: HashMap<(IdentifierKind, String), NodeId>,
+    new_records: HashMap<(String, String), NodeId>,
+    entities: HashMap<EntityId, Option<Entity>>,
+    dirty_entities: BTreeSet<EntityId>,
+    sources: Vec<SourceInfo>,
+    counters: Counters,
+    config_changed: bool,
+}
+
+impl<'a> Writer<'a> {
+    pub(super) fn new(store: &'a mut Store) -> Writer<'a> {
+        let counters = store.counters.clone();
+        Writer {
+            store,
+            nodes: HashMap::new(),
+            new_identifiers: HashMap::new(),
+            new_records: HashMap::new(),
+            entities: HashMap::new(),
+            dirty_entities: BTreeSet::new(),
+            sources: Vec::new(),
+            counters,
+            config_changed: false,
+        }
+    }
+
+    /// Returns the store being written.
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// Returns the counters including this batch's uncommitted changes.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub(crate) fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    /// Returns the number of nodes changed in this batch.
+    pub fn changed_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Returns a copy of the node with `id`, as this batch sees it.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable value.
+    pub fn node(&self, id: NodeId) -> Result<Option<Node>> {
+        match self.nodes.get(&id) {
+            Some(node) => Ok(Some(node.clone())),
+            None => self.store.node(id),
+        }
+    }
+
+    /// Returns the node with `id` for changing it; the change is written on commit.
+    pub(crate) fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
+        if !self.nodes.contains_key(&id) {
+            let node = self
+                .store
+                .node(id)?
+                .ok_or_else(|| Error::corrupt("node", format!("node {id} is referenced but missing")))?;
+            self.nodes.insert(id, node);
+        }
+        Ok(self.nodes.get_mut(&id).expect("node was just inserted"))
+    }
+
+    pub(crate) fn record_mut(&mut self, id: NodeId) -> Result<&mut RecordNode> {
+        match self.node_mut(id)? {
+            Node::Record(record) => Ok(record),
+            Node::Identifier(_) => Err(Error::corrupt("node", format!("node {id} is not a record"))),
+        }
+    }
+
+    pub(crate) fn identifier_mut(&mut self, id: NodeId) -> Result<&mut IdentifierNode> {
+        match self.node_mut(id)? {
+            Node::Identifier(identifier) => Ok(identifier),
+            Node::Record(_) => Err(Error::corrupt("node", format!("node {id} is not an identifier"))),
+        }
+    }
+
+    /// Returns the node id of the record `key` of `source`, as this batch sees it.
+    pub(crate) fn find_record(&self, source: &str, key: &str) -> Result<Option<NodeId>> {
+        if let Some(id) = self.new_records.get(&(source.to_owned(), key.to_owned())) {
+            return Ok(Some(*id));
+        }
+        read_id(&self.store.tree, &keys::record(source, key))
+    }
+
+    /// Returns the node id of the normalized identifier, as this batch sees it.
+    pub(crate) fn find_identifier(&self, kind: &IdentifierKind, value: &str) -> Result<Option<NodeId>> {
+        // NOTE: this lookup allocates a key tuple; a borrowed-key map would avoid it if ingest
+        // ever shows it in a profile.
+        if let Some(id) = self.new_identifiers.get(&(kind.clone(), value.to_owned())) {
+            return Ok(Some(*id));
+        }
+        read_id(&self.store.tree, &keys::identifier(kind.as_str(), value))
+    }
+
+    fn allocate_node(&mut self) -> Result<NodeId> {
+        let id = self.counters.next_node;
+        self.counters.next_node = id
+            .checked_add(1)
+            .ok_or_else(|| Error::Full(format!("all {} node ids are used", u32::MAX)))?;
+        Ok(id)
+    }
+
+    /// Adds a new record node and indexes it by source and key.
+    pub(crate) fn insert_record(&mut self, record: RecordNode) -> Result<NodeId> {
+        let id = self.allocate_node()?;
+        self.new_records.insert((record.source.clone(), record.key.clone()), id);
+        self.nodes.insert(id, Node::Record(record));
+        self.counters.records += 1;
+        Ok(id)
+    }
+
+    /// Adds a new identifier node and indexes it by kind and normalized value.
+    pub(crate) fn insert_identifier(&mut self, identifier: IdentifierNode) -> Result<NodeId> {
+        let id = self.allocate_node()?;
+        self.new_identifiers
+            .insert((identifier.kind.clone(), identifier.value.clone()), id);
+        self.nodes.insert(id, Node::Identifier(identifier));
+        self.counters.identifiers += 1;
+        Ok(id)
+    }
+
+    /// Allocates a new, empty entity id.
+    pub(crate) fn allocate_entity(&mut self) -> Result<EntityId> {
+        let id = self.counters.next_entity;
+        self.counters.next_entity = id
+            .checked_add(1)
+            .ok_or_else(|| Error::Full(format!("all {} entity ids are used", u32::MAX)))?;
+        self.counters.entities += 1;
+        self.restore_entity(id);
+        Ok(id)
+    }
+
+    /// Re-creates a deleted entity id as an empty entity, when resolving from scratch.
+    pub(crate) fn restore_entity(&mut self, id: EntityId) {
+        self.entities.insert(
+            id,
+            Some(Entity {
+                id,
+                members: Default::default(),
+                score: 1.0,
+                tier: crate::model::Tier::High,
+                conflicts: Vec::new(),
+            }),
+        );
+        self.dirty_entities.insert(id);
+    }
+
+    /// Returns a copy of the entity with `id`, as this batch sees it.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable value.
+    pub fn entity(&self, id: EntityId) -> Result<Option<Entity>> {
+        match self.entities.get(&id) {
+            Some(entity) => Ok(entity.clone()),
+            None => self.store.entity(id),
+        }
+    }
+
+    /// Returns the entity with `id` for changing it, and marks it for qualification.
+    pub(crate) fn entity_mut(&mut self, id: EntityId) -> Result<&mut Entity> {
+        if !self.entities.contains_key(&id) {
+            let entity = read_value(&self.store.tree, &keys::entity(id), "entity")?;
+            self.entities.insert(id, entity);
+        }
+        self.dirty_entities.insert(id);
+        self.entities
+            .get_mut(&id)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| Error::corrupt("entity", format!("entity {id} is referenced but missing")))
+    }
+
+    /// Deletes the entity with `id`.
+    pub(crate) fn remove_entity(&mut self, id: EntityId) {
+        self.entities.insert(id, None);
+        self.dirty_entities.remove(&id);
+        self.counters.entities -= 1;
+    }
+
+    /// Records the description of a source.
+    pub(crate) fn save_source(&mut self, info: SourceInfo) {
+        self.sources.push(info);
+    }
+
+    pub(crate) fn save_config(&mut self) {
+        self.config_changed = true;
+    }
+
+    /// Returns the ids of the entities changed in this batch.
+    pub(crate) fn dirty_entities(&self) -> Vec<EntityId> {
+        self.dirty_entities.iter().copied().collect()
+    }
+
+    /// Qualifies every changed entity and applies all changes as one atomic sled batch.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors. On failure nothing of the batch is applied.
+    pub fn commit(mut self) -> Result<()> {
+        for id in self.dirty_entities() {
+            crate::qualify::qualify_entity(&mut self, id)?;
+        }
+
+        let mut batch = sled::Batch::default();
+        for (id, node) in &self.nodes {
+            batch.insert(&keys::node(*id), encode(node));
+        }
+        for ((kind, value), id) in &self.new_identifiers {
+            batch.insert(keys::identifier(kind.as_str(), value), &id.to_be_bytes());
+        }
+        for ((source, key), id) in &self.new_records {
+            batch.insert(keys::record(source, key), &id.to_be_bytes());
+        }
+        for (id, entity) in &self.entities {
+            match entity {
+                Some(entity) => batch.insert(&keys::entity(*id), encode(entity)),
+                None => batch.remove(&keys::entity(*id)),
+            }
+        }
+        for source in &self.sources {
+            batch.insert(keys::source(&source.name), encode(source));
+        }
+        if self.config_changed {
+            batch.insert(keys::meta("config"), encode(&self.store.config));
+        }
+        batch.insert(keys::meta("counters"), encode(&self.counters));
+        self.store.tree.apply_batch(batch)?;
+
+        tracing::debug!(
+            nodes = self.nodes.len(),
+            entities = self.entities.len(),
+            records = self.counters.records,
+            "committed batch"
+        );
+        self.store.counters = std::mem::take(&mut self.counters);
+        Ok(())
+    }
+}
