@@ -20,30 +20,30 @@ pub(crate) fn qualify_entity(writer: &mut Writer<'_>, id: EntityId) -> Result<()
     let Some(entity) = writer.entity(id)? else {
         return Ok(());
     };
-    let config = writer.store().config().clone();
+    let threshold = writer.store().config().link_threshold;
+    let unique_kinds = writer.store().config().unique_kinds.clone();
 
     let mut records = Vec::new();
     let mut edges = Vec::new();
     let mut unique_values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for member in &entity.members {
-        match writer.node(member)? {
-            Some(Node::Record(record)) => {
+        match writer.node_ref(member)? {
+            Node::Record(record) => {
                 records.push(member);
                 for edge in &record.edges {
-                    if edge.weight >= config.link_threshold && entity.members.contains(edge.to) {
+                    if edge.weight >= threshold && entity.members.contains(edge.to) {
                         edges.push((member, edge.to, edge.weight));
                     }
                 }
             }
-            Some(Node::Identifier(identifier)) => {
-                if config.is_unique_kind(identifier.kind.as_str()) {
+            Node::Identifier(identifier) => {
+                if unique_kinds.iter().any(|kind| kind == identifier.kind.as_str()) {
                     unique_values
                         .entry(identifier.kind.as_str().to_owned())
                         .or_default()
                         .insert(identifier.value.clone());
                 }
             }
-            None => {}
         }
     }
 
@@ -56,7 +56,7 @@ pub(crate) fn qualify_entity(writer: &mut Writer<'_>, id: EntityId) -> Result<()
         })
         .collect();
     let score = bottleneck(&records, &mut edges) * 0.5f32.powi(conflicts.len() as i32);
-    let tier = tier_of(&config, score, &conflicts);
+    let tier = tier_of(writer.store().config(), score, &conflicts);
 
     let entity = writer.entity_mut(id)?;
     entity.score = score;

@@ -116,7 +116,7 @@ pub(crate) fn upsert_record(
     let mut touched: BTreeSet<EntityId> = old_entity.into_iter().collect();
     let mut unassigned = Vec::new();
     for edge in new_edges.values().filter(|edge| edge.weight >= threshold) {
-        match writer.node(edge.to)?.and_then(|node| node.entity()) {
+        match writer.node_ref(edge.to)?.entity() {
             Some(entity) => {
                 touched.insert(entity);
             }
@@ -202,21 +202,22 @@ fn set_entity(writer: &mut Writer<'_>, id: NodeId, entity: Option<EntityId>) -> 
 /// Returns the confident neighbours of `id`: the identifiers a record links to, or the
 /// records an identifier links to, over edges at or above `threshold`.
 pub(crate) fn confident_neighbours(
-    writer: &Writer<'_>,
+    writer: &mut Writer<'_>,
     id: NodeId,
     threshold: f32,
 ) -> Result<Vec<NodeId>> {
-    match writer.node(id)? {
-        Some(Node::Record(record)) => Ok(record
+    match writer.node_ref(id)? {
+        Node::Record(record) => Ok(record
             .edges
             .iter()
             .filter(|edge| edge.weight >= threshold)
             .map(|edge| edge.to)
             .collect()),
-        Some(Node::Identifier(identifier)) => {
+        Node::Identifier(identifier) => {
+            let records = identifier.records.clone();
             let mut neighbours = Vec::new();
-            for record_id in &identifier.records {
-                if let Some(Node::Record(record)) = writer.node(record_id)? {
+            for record_id in &records {
+                if let Node::Record(record) = writer.node_ref(record_id)? {
                     let linked = record
                         .edges
                         .iter()
@@ -228,18 +229,17 @@ pub(crate) fn confident_neighbours(
             }
             Ok(neighbours)
         }
-        None => Ok(Vec::new()),
     }
 }
 
 /// Returns the connected components over confident edges among `members`, each sorted, in
 /// the order of their lowest record id. Identifiers reached by no record are left out.
-fn components(writer: &Writer<'_>, members: &RoaringBitmap) -> Result<Vec<RoaringBitmap>> {
+fn components(writer: &mut Writer<'_>, members: &RoaringBitmap) -> Result<Vec<RoaringBitmap>> {
     let threshold = writer.store().config().link_threshold;
     let mut seen: HashSet<NodeId> = HashSet::new();
     let mut found = Vec::new();
     for start in members {
-        if seen.contains(&start) || !matches!(writer.node(start)?, Some(Node::Record(_))) {
+        if seen.contains(&start) || !matches!(writer.node_ref(start)?, Node::Record(_)) {
             continue;
         }
         let mut component = RoaringBitmap::new();
@@ -304,7 +304,7 @@ pub(crate) fn resolve_all(writer: &mut Writer<'_>) -> Result<()> {
         writer.remove_entity(entity);
     }
     for member in &all {
-        if let Some(Node::Identifier(_)) = writer.node(member)? {
+        if let Node::Identifier(_) = writer.node_ref(member)? {
             set_entity(writer, member, None)?;
         }
     }
@@ -313,7 +313,7 @@ pub(crate) fn resolve_all(writer: &mut Writer<'_>) -> Result<()> {
     for part in components(writer, &all)? {
         let mut previous = None;
         for member in &part {
-            if let Some(Node::Record(record)) = writer.node(member)? {
+            if let Node::Record(record) = writer.node_ref(member)? {
                 previous = Some(record.entity);
                 break;
             }

@@ -233,9 +233,10 @@ pub fn repl(path: &Path) -> Result<()> {
 
 pub fn export(path: &Path, jsonl: bool, output: Option<&Path>) -> Result<()> {
     let store = open_existing(path)?;
-    let mut out: Box<dyn Write> = match output {
+    let out: Box<dyn Write> = match output {
         Some(file) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(file).with_context(|| format!("cannot create {}", file.display()))?,
+            std::fs::File::create(file)
+                .with_context(|| format!("cannot create {}", file.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
@@ -244,39 +245,42 @@ pub fn export(path: &Path, jsonl: bool, output: Option<&Path>) -> Result<()> {
         let entity = entity?;
         entities.insert(entity.id, (entity.score, entity.tier.to_string()));
     }
-    let mut csv = (!jsonl).then(|| csv::Writer::from_writer(Vec::new()));
-    if let Some(writer) = &mut csv {
-        writer.write_record(["source", "key", "entity", "score", "tier"])?;
-        out.write_all(&std::mem::take(writer.get_mut()))?;
-    }
-    for item in store.records() {
+    let rows = store.records().map(|item| {
         let (_, record) = item?;
-        let (score, tier) = entities
-            .get(&record.entity)
-            .cloned()
-            .with_context(|| format!("entity {} of record {}/{} is missing", record.entity, record.source, record.key))?;
-        match &mut csv {
-            Some(writer) => {
-                writer.write_record([
-                    record.source.as_str(),
-                    record.key.as_str(),
-                    &record.entity.to_string(),
-                    &format!("{score:.4}"),
-                    &tier,
-                ])?;
-                writer.flush()?;
-                out.write_all(&std::mem::take(writer.get_mut()))?;
-            }
-            None => {
-                let line = serde_json::json!({
-                    "source": record.source, "key": record.key, "entity": record.entity,
-                    "score": score, "tier": tier,
-                });
-                writeln!(out, "{line}")?;
-            }
+        let (score, tier) = entities.get(&record.entity).cloned().with_context(|| {
+            format!(
+                "entity {} of record {}/{} is missing; the store may be corrupt",
+                record.entity, record.source, record.key
+            )
+        })?;
+        anyhow::Ok((record, score, tier))
+    });
+
+    if jsonl {
+        let mut out = out;
+        for row in rows {
+            let (record, score, tier) = row?;
+            let line = serde_json::json!({
+                "source": record.source,
+                "key": record.key,
+                "entity": record.entity,
+                "score": score,
+                "tier": tier,
+            });
+            writeln!(out, "{line}")?;
         }
+        out.flush()?;
+    } else {
+        let mut writer = csv::Writer::from_writer(out);
+        writer.write_record(["source", "key", "entity", "score", "tier"])?;
+        for row in rows {
+            let (record, score, tier) = row?;
+            let entity = record.entity.to_string();
+            let score = format!("{score:.4}");
+            writer.write_record([&record.source, &record.key, &entity, &score, &tier])?;
+        }
+        writer.flush()?;
     }
-    out.flush()?;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! [`Writer`]: a batch of changes kept in memory and applied to sled in one atomic batch.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
 use crate::model::{Entity, EntityId, IdentifierKind, IdentifierNode, Node, NodeId, RecordNode};
@@ -12,10 +14,13 @@ use crate::store::{Counters, SourceInfo, Store, encode, keys, read_id, read_valu
 /// [`Writer::commit`] discards the changes.
 pub struct Writer<'a> {
     store: &'a mut Store,
-    nodes: HashMap<NodeId, Node>,
-    new_identifiers: HashMap<(IdentifierKind, String), NodeId>,
-    new_records: HashMap<(String, String), NodeId>,
-    entities: HashMap<EntityId, Option<Entity>>,
+    /// Nodes read or changed in this batch.
+    nodes: FxHashMap<NodeId, Node>,
+    /// Nodes changed in this batch, written on commit.
+    dirty_nodes: FxHashSet<NodeId>,
+    /// Index entries added in this batch, by encoded key.
+    new_index_entries: FxHashMap<Vec<u8>, NodeId>,
+    entities: FxHashMap<EntityId, Option<Entity>>,
     dirty_entities: BTreeSet<EntityId>,
     sources: Vec<SourceInfo>,
     counters: Counters,
@@ -27,10 +32,10 @@ impl<'a> Writer<'a> {
         let counters = store.counters.clone();
         Writer {
             store,
-            nodes: HashMap::new(),
-            new_identifiers: HashMap::new(),
-            new_records: HashMap::new(),
-            entities: HashMap::new(),
+            nodes: FxHashMap::default(),
+            dirty_nodes: FxHashSet::default(),
+            new_index_entries: FxHashMap::default(),
+            entities: FxHashMap::default(),
             dirty_entities: BTreeSet::new(),
             sources: Vec::new(),
             counters,
@@ -54,7 +59,7 @@ impl<'a> Writer<'a> {
 
     /// Returns the number of nodes changed in this batch.
     pub fn changed_nodes(&self) -> usize {
-        self.nodes.len()
+        self.dirty_nodes.len()
     }
 
     /// Returns a copy of the node with `id`, as this batch sees it.
@@ -69,16 +74,28 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Returns the node with `id` for changing it; the change is written on commit.
-    pub(crate) fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
+    /// Loads the node with `id` into the batch's cache.
+    fn load(&mut self, id: NodeId) -> Result<()> {
         if !self.nodes.contains_key(&id) {
-            let node = self
-                .store
-                .node(id)?
-                .ok_or_else(|| Error::corrupt("node", format!("node {id} is referenced but missing")))?;
+            let node = self.store.node(id)?.ok_or_else(|| {
+                Error::corrupt("node", format!("node {id} is referenced but missing"))
+            })?;
             self.nodes.insert(id, node);
         }
-        Ok(self.nodes.get_mut(&id).expect("node was just inserted"))
+        Ok(())
+    }
+
+    /// Returns the node with `id` without copying it.
+    pub(crate) fn node_ref(&mut self, id: NodeId) -> Result<&Node> {
+        self.load(id)?;
+        Ok(&self.nodes[&id])
+    }
+
+    /// Returns the node with `id` for changing it; the change is written on commit.
+    pub(crate) fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
+        self.load(id)?;
+        self.dirty_nodes.insert(id);
+        Ok(self.nodes.get_mut(&id).expect("node was just loaded"))
     }
 
     pub(crate) fn record_mut(&mut self, id: NodeId) -> Result<&mut RecordNode> {
@@ -97,20 +114,19 @@ impl<'a> Writer<'a> {
 
     /// Returns the node id of the record `key` of `source`, as this batch sees it.
     pub(crate) fn find_record(&self, source: &str, key: &str) -> Result<Option<NodeId>> {
-        if let Some(id) = self.new_records.get(&(source.to_owned(), key.to_owned())) {
-            return Ok(Some(*id));
-        }
-        read_id(&self.store.tree, &keys::record(source, key))
+        self.find_indexed(keys::record(source, key))
     }
 
     /// Returns the node id of the normalized identifier, as this batch sees it.
     pub(crate) fn find_identifier(&self, kind: &IdentifierKind, value: &str) -> Result<Option<NodeId>> {
-        // NOTE: this lookup allocates a key tuple; a borrowed-key map would avoid it if ingest
-        // ever shows it in a profile.
-        if let Some(id) = self.new_identifiers.get(&(kind.clone(), value.to_owned())) {
+        self.find_indexed(keys::identifier(kind.as_str(), value))
+    }
+
+    fn find_indexed(&self, key: Vec<u8>) -> Result<Option<NodeId>> {
+        if let Some(id) = self.new_index_entries.get(&key) {
             return Ok(Some(*id));
         }
-        read_id(&self.store.tree, &keys::identifier(kind.as_str(), value))
+        read_id(&self.store.tree, &key)
     }
 
     fn allocate_node(&mut self) -> Result<NodeId> {
@@ -124,8 +140,9 @@ impl<'a> Writer<'a> {
     /// Adds a new record node and indexes it by source and key.
     pub(crate) fn insert_record(&mut self, record: RecordNode) -> Result<NodeId> {
         let id = self.allocate_node()?;
-        self.new_records.insert((record.source.clone(), record.key.clone()), id);
+        self.new_index_entries.insert(keys::record(&record.source, &record.key), id);
         self.nodes.insert(id, Node::Record(record));
+        self.dirty_nodes.insert(id);
         self.counters.records += 1;
         Ok(id)
     }
@@ -133,9 +150,9 @@ impl<'a> Writer<'a> {
     /// Adds a new identifier node and indexes it by kind and normalized value.
     pub(crate) fn insert_identifier(&mut self, identifier: IdentifierNode) -> Result<NodeId> {
         let id = self.allocate_node()?;
-        self.new_identifiers
-            .insert((identifier.kind.clone(), identifier.value.clone()), id);
+        self.new_index_entries.insert(keys::identifier(identifier.kind.as_str(), &identifier.value), id);
         self.nodes.insert(id, Node::Identifier(identifier));
+        self.dirty_nodes.insert(id);
         self.counters.identifiers += 1;
         Ok(id)
     }
@@ -223,14 +240,11 @@ impl<'a> Writer<'a> {
         }
 
         let mut batch = sled::Batch::default();
-        for (id, node) in &self.nodes {
-            batch.insert(&keys::node(*id), encode(node));
+        for id in &self.dirty_nodes {
+            batch.insert(&keys::node(*id), encode(&self.nodes[id]));
         }
-        for ((kind, value), id) in &self.new_identifiers {
-            batch.insert(keys::identifier(kind.as_str(), value), &id.to_be_bytes());
-        }
-        for ((source, key), id) in &self.new_records {
-            batch.insert(keys::record(source, key), &id.to_be_bytes());
+        for (key, id) in &self.new_index_entries {
+            batch.insert(key.as_slice(), &id.to_be_bytes());
         }
         for (id, entity) in &self.entities {
             match entity {
@@ -248,7 +262,7 @@ impl<'a> Writer<'a> {
         self.store.tree.apply_batch(batch)?;
 
         tracing::debug!(
-            nodes = self.nodes.len(),
+            nodes = self.dirty_nodes.len(),
             entities = self.entities.len(),
             records = self.counters.records,
             "committed batch"

@@ -1,0 +1,236 @@
+//! Store and resolution on a real sled store in a temporary directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use idgraph::ingest::RecordInput;
+use idgraph::{Conflict, Node, Store, Tier};
+
+fn record(source: &str, key: &str, identifiers: &[(&str, &str)]) -> RecordInput {
+    let mut record = RecordInput::new(source, key).attribute("name", key);
+    for (kind, value) in identifiers {
+        record = record.identifier(*kind, *value);
+    }
+    record
+}
+
+fn entity_of(store: &Store, source: &str, key: &str) -> u32 {
+    let id = store.find_record(source, key).unwrap().expect("record is stored");
+    store.node(id).unwrap().unwrap().entity().unwrap()
+}
+
+/// Every node with its entity, and every entity with its qualification, as plain data.
+fn snapshot(store: &Store) -> (Vec<(u32, Node)>, Vec<idgraph::Entity>) {
+    let nodes = store.nodes().collect::<Result<Vec<_>, _>>().unwrap();
+    let entities = store.entities().collect::<Result<Vec<_>, _>>().unwrap();
+    (nodes, entities)
+}
+
+#[test]
+fn shared_email_links_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .upsert([
+            record("crm", "1", &[("email", "ann@example.com")]),
+            record("web", "s1", &[("email", "ann@example.com"), ("cookie", "c-1")]),
+            record("crm", "2", &[("email", "bob@example.com")]),
+        ])
+        .unwrap();
+    assert_eq!(entity_of(&store, "crm", "1"), entity_of(&store, "web", "s1"));
+    assert_ne!(entity_of(&store, "crm", "1"), entity_of(&store, "crm", "2"));
+    assert_eq!(store.counters().records, 3);
+    assert_eq!(store.counters().entities, 2);
+}
+
+#[test]
+fn reopen_gives_same_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let mut store = Store::open(dir.path()).unwrap();
+        store
+            .upsert([
+                record("crm", "1", &[("email", "a@x.com"), ("national_id", "111-22-333")]),
+                record("crm", "2", &[("email", "a@x.com"), ("national_id", "999-88-777")]),
+                record("web", "s", &[("cookie", "k1")]),
+            ])
+            .unwrap();
+        store.flush().unwrap();
+        (snapshot(&store), store.counters().clone())
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(snapshot(&store), before.0);
+    assert_eq!(store.counters(), &before.1);
+}
+
+#[test]
+fn same_key_updates_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.upsert([record("crm", "1", &[("email", "a@x.com")])]).unwrap();
+    let report = store
+        .upsert([record("crm", "1", &[("email", "a@x.com")]).attribute("city", "Oslo")])
+        .unwrap();
+    assert_eq!(report.updated, 1);
+    assert_eq!(report.inserted, 0);
+    assert_eq!(store.counters().records, 1);
+    assert_eq!(store.counters().identifiers, 1);
+    assert_eq!(store.counters().edges, 1);
+    let id = store.find_record("crm", "1").unwrap().unwrap();
+    let Some(Node::Record(stored)) = store.node(id).unwrap() else {
+        panic!("node {id} is not a record");
+    };
+    assert_eq!(stored.attribute("city"), Some("Oslo"));
+    assert_eq!(stored.edges[0].count, 2);
+}
+
+#[test]
+fn merge_keeps_older_entity_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.upsert([record("crm", "old", &[("email", "a@x.com")])]).unwrap();
+    store.upsert([record("crm", "other", &[("email", "z@x.com")])]).unwrap();
+    store.upsert([record("crm", "new", &[("phone_hash", "p1")])]).unwrap();
+    let old = entity_of(&store, "crm", "old");
+    let other = entity_of(&store, "crm", "other");
+    let new = entity_of(&store, "crm", "new");
+    assert!(old < new);
+
+    // A record carrying both identifiers merges the two entities into the older one.
+    store
+        .upsert([record("web", "bridge", &[("email", "a@x.com"), ("phone_hash", "p1")])])
+        .unwrap();
+    assert_eq!(entity_of(&store, "crm", "new"), old);
+    assert_eq!(entity_of(&store, "web", "bridge"), old);
+    assert_eq!(store.entity(new).unwrap(), None);
+    // The unrelated entity keeps its id.
+    assert_eq!(entity_of(&store, "crm", "other"), other);
+}
+
+#[test]
+fn removed_identifier_splits_entity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .upsert([
+            record("crm", "a", &[("email", "a@x.com")]),
+            record("crm", "b", &[("email", "a@x.com"), ("email", "b@x.com")]),
+            record("crm", "c", &[("email", "b@x.com")]),
+        ])
+        .unwrap();
+    let first = entity_of(&store, "crm", "a");
+    assert_eq!(entity_of(&store, "crm", "c"), first);
+
+    // b drops a@x.com: a is alone, b and c stay together; a is the oldest, so it keeps the id.
+    store.upsert([record("crm", "b", &[("email", "b@x.com")])]).unwrap();
+    assert_eq!(entity_of(&store, "crm", "a"), first);
+    assert_ne!(entity_of(&store, "crm", "b"), first);
+    assert_eq!(entity_of(&store, "crm", "b"), entity_of(&store, "crm", "c"));
+    assert_eq!(store.counters().entities, 2);
+}
+
+#[test]
+fn unique_kind_conflict_lowers_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .upsert([
+            record("crm", "1", &[("email", "a@x.com"), ("national_id", "123456789")]),
+            record("crm", "2", &[("email", "a@x.com"), ("national_id", "987654321")]),
+        ])
+        .unwrap();
+    let entity = store.entity(entity_of(&store, "crm", "1")).unwrap().unwrap();
+    assert_eq!(entity.tier, Tier::Low);
+    assert_eq!(entity.conflicts.len(), 1);
+    let Conflict::UniqueKindViolated { kind, values } = &entity.conflicts[0];
+    assert_eq!(kind.as_str(), "national_id");
+    assert_eq!(values, &vec!["123456789".to_owned(), "987654321".to_owned()]);
+}
+
+#[test]
+fn weak_kind_does_not_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .upsert([record("web", "1", &[("ip", "10.0.0.1")]), record("web", "2", &[("ip", "10.0.0.1")])])
+        .unwrap();
+    assert_ne!(entity_of(&store, "web", "1"), entity_of(&store, "web", "2"));
+    let ip = store
+        .find_identifier(&idgraph::IdentifierKind::new("ip").unwrap(), "10.0.0.1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.node(ip).unwrap().unwrap().entity(), None);
+}
+
+#[test]
+fn unrelated_ingest_keeps_entity_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.upsert([record("crm", "1", &[("email", "a@x.com")])]).unwrap();
+    let before = entity_of(&store, "crm", "1");
+    store
+        .upsert((0..50).map(|i| record("crm", &format!("u{i}"), &[("email", &format!("u{i}@x.com"))])))
+        .unwrap();
+    assert_eq!(entity_of(&store, "crm", "1"), before);
+}
+
+/// Incremental resolution equals a from-scratch union-find over the same records.
+#[test]
+fn incremental_equals_from_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    // A deterministic pseudo-random sequence of records over a small identifier space, with
+    // updates that move records between identifiers.
+    let mut state: u64 = 42;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    let mut latest: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for round in 0..20 {
+        let mut batch = Vec::new();
+        for _ in 0..15 {
+            let key = format!("r{}", next() % 60);
+            let emails: Vec<String> = (0..next() % 3).map(|_| format!("e{}@x.com", next() % 40)).collect();
+            let pairs: Vec<(&str, &str)> = emails.iter().map(|e| ("email", e.as_str())).collect();
+            batch.push(record("crm", &key, &pairs));
+            latest.insert(key, emails);
+        }
+        store.upsert(batch).unwrap();
+
+        // Expected partition: union records that share an email.
+        let keys: Vec<&String> = latest.keys().collect();
+        let mut parent: Vec<usize> = (0..keys.len()).collect();
+        fn find(parent: &mut Vec<usize>, i: usize) -> usize {
+            if parent[i] != i {
+                let root = find(parent, parent[i]);
+                parent[i] = root;
+            }
+            parent[i]
+        }
+        let mut by_email: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            for email in &latest[*key] {
+                if let Some(&j) = by_email.get(email.as_str()) {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                    parent[a] = b;
+                } else {
+                    by_email.insert(email, i);
+                }
+            }
+        }
+        let mut expected: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            let root = find(&mut parent, i);
+            expected.entry(root).or_default().insert(key.as_str());
+        }
+        let expected: BTreeSet<BTreeSet<&str>> = expected.into_values().collect();
+
+        let mut actual: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+        for key in &keys {
+            actual.entry(entity_of(&store, "crm", key)).or_default().insert(key.as_str());
+        }
+        let actual: BTreeSet<BTreeSet<&str>> = actual.into_values().collect();
+        assert_eq!(actual, expected, "partition differs after round {round}");
+        assert_eq!(store.counters().entities as usize, expected.len(), "entity count after round {round}");
+    }
+}
