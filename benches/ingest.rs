@@ -4,6 +4,9 @@
 
 use std::io::Write;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use idgraph::Store;
 use idgraph::ingest::{IngestOptions, Mapping, ingest_file};

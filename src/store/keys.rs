@@ -3,17 +3,15 @@
 //! Every logical table is a key prefix of one sled tree, so that one `apply_batch` updates all
 //! of them atomically. docs/storage-format.md describes each prefix and its value encoding.
 
-use crate::model::{EntityId, NodeId};
-
 /// Meta values: format version, id counters, statistics, configuration.
 pub const META: u8 = b'M';
-/// Node by id: `N` + node id (u32 big-endian) to a bincode [`crate::Node`].
+/// Node page: `N` + page number (u32 big-endian) to the bincode nodes of that page.
 pub const NODE: u8 = b'N';
 /// Identifier index: `I` + kind + 0x00 + normalized value to the node id.
 pub const IDENTIFIER: u8 = b'I';
 /// Record index: `R` + source + 0x00 + key to the node id.
 pub const RECORD: u8 = b'R';
-/// Entity by id: `E` + entity id (u32 big-endian) to a bincode [`crate::Entity`].
+/// Entity page: `E` + page number (u32 big-endian) to the bincode entities of that page.
 pub const ENTITY: u8 = b'E';
 /// Source descriptions: `S` + source name to a bincode [`crate::store::SourceInfo`].
 pub const SOURCE: u8 = b'S';
@@ -22,12 +20,23 @@ pub fn meta(name: &str) -> Vec<u8> {
     prefixed(META, name.as_bytes())
 }
 
-pub fn node(id: NodeId) -> [u8; 5] {
-    numbered(NODE, id)
+/// Number of consecutive node or entity ids stored under one page key.
+///
+/// Ids are allocated in sequence, so the nodes of one ingest batch fill whole pages and cost
+/// one sled write per page instead of one per node.
+pub const PAGE_SLOTS: u32 = 64;
+
+/// Returns the page that holds `id`, and the slot of `id` in it.
+pub fn page_of(id: u32) -> (u32, usize) {
+    (id / PAGE_SLOTS, (id % PAGE_SLOTS) as usize)
 }
 
-pub fn entity(id: EntityId) -> [u8; 5] {
-    numbered(ENTITY, id)
+pub fn node_page(page: u32) -> [u8; 5] {
+    numbered(NODE, page)
+}
+
+pub fn entity_page(page: u32) -> [u8; 5] {
+    numbered(ENTITY, page)
 }
 
 pub fn identifier(kind: &str, value: &str) -> Vec<u8> {
@@ -77,10 +86,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn node_keys_sort_by_id() {
-        assert!(node(255) < node(256));
-        assert!(node(0) < node(u32::MAX));
-        assert_eq!(number_of(&node(70_000)), Some(70_000));
+    fn page_keys_sort_by_number() {
+        assert!(node_page(255) < node_page(256));
+        assert!(node_page(0) < node_page(u32::MAX));
+        assert_eq!(number_of(&node_page(70_000)), Some(70_000));
+        assert_eq!(page_of(130), (2, 2));
     }
 
     #[test]

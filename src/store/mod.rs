@@ -186,7 +186,18 @@ impl Store {
     ///
     /// Fails on I/O errors and on an undecodable value.
     pub fn node(&self, id: NodeId) -> Result<Option<Node>> {
-        read_value(&self.tree, &keys::node(id), "node")
+        let (page, slot) = keys::page_of(id);
+        Ok(self.node_page(page)?.into_iter().nth(slot).flatten())
+    }
+
+    /// Returns the slots of node page `page`; an empty vector when the page does not exist.
+    pub(crate) fn node_page(&self, page: u32) -> Result<Vec<Option<Node>>> {
+        Ok(read_value(&self.tree, &keys::node_page(page), "node page")?.unwrap_or_default())
+    }
+
+    /// Returns the slots of entity page `page`; an empty vector when the page does not exist.
+    pub(crate) fn entity_page(&self, page: u32) -> Result<Vec<Option<Entity>>> {
+        Ok(read_value(&self.tree, &keys::entity_page(page), "entity page")?.unwrap_or_default())
     }
 
     /// Returns the entity with `id`.
@@ -195,7 +206,8 @@ impl Store {
     ///
     /// Fails on I/O errors and on an undecodable value.
     pub fn entity(&self, id: EntityId) -> Result<Option<Entity>> {
-        read_value(&self.tree, &keys::entity(id), "entity")
+        let (page, slot) = keys::page_of(id);
+        Ok(self.entity_page(page)?.into_iter().nth(slot).flatten())
     }
 
     /// Returns the node id of the record `key` of `source`.
@@ -250,19 +262,17 @@ impl Store {
 
     /// Iterates over all entities in id order.
     pub fn entities(&self) -> impl Iterator<Item = Result<Entity>> + '_ {
-        self.tree.scan_prefix([keys::ENTITY]).map(|item| {
-            let (_, value) = item?;
-            decode(&value, "entity")
-        })
+        self.tree
+            .scan_prefix([keys::ENTITY])
+            .flat_map(|item| page_items::<Entity>(item, "entity page"))
+            .map(|item| item.map(|(_, entity)| entity))
     }
 
     /// Iterates over all nodes in id order.
     pub fn nodes(&self) -> impl Iterator<Item = Result<(NodeId, Node)>> + '_ {
-        self.tree.scan_prefix([keys::NODE]).map(|item| {
-            let (key, value) = item?;
-            let id = keys::number_of(&key).ok_or_else(|| Error::corrupt("node key", "too short"))?;
-            Ok((id, decode(&value, "node")?))
-        })
+        self.tree
+            .scan_prefix([keys::NODE])
+            .flat_map(|item| page_items::<Node>(item, "node page"))
     }
 
     /// Iterates over all record nodes in id order.
@@ -308,6 +318,23 @@ fn read_value<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8], what: &str) ->
         Some(bytes) => decode(&bytes, what).map(Some),
         None => Ok(None),
     }
+}
+
+/// Decodes one page from a scan into (id, item) pairs, or one error.
+fn page_items<T: DeserializeOwned>(
+    item: sled::Result<(sled::IVec, sled::IVec)>,
+    what: &str,
+) -> Vec<Result<(u32, T)>> {
+    let decoded = item.map_err(Error::from).and_then(|(key, value)| {
+        let page = keys::number_of(&key).ok_or_else(|| Error::corrupt(what, "key too short"))?;
+        let slots: Vec<Option<T>> = decode(&value, what)?;
+        Ok(slots
+            .into_iter()
+            .enumerate()
+            .filter_map(|(slot, item)| Some(Ok((page * keys::PAGE_SLOTS + slot as u32, item?))))
+            .collect::<Vec<_>>())
+    });
+    decoded.unwrap_or_else(|error| vec![Err(error)])
 }
 
 fn read_id(tree: &sled::Tree, key: &[u8]) -> Result<Option<NodeId>> {

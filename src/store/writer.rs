@@ -6,7 +6,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
 use crate::model::{Entity, EntityId, IdentifierKind, IdentifierNode, Node, NodeId, RecordNode};
-use crate::store::{Counters, SourceInfo, Store, encode, keys, read_id, read_value};
+use crate::store::{Counters, SourceInfo, Store, encode, keys, read_id};
 
 /// A batch of changes to a [`Store`].
 ///
@@ -20,8 +20,13 @@ pub struct Writer<'a> {
     dirty_nodes: FxHashSet<NodeId>,
     /// Index entries added in this batch, by encoded key.
     new_index_entries: FxHashMap<Vec<u8>, NodeId>,
+    /// Entities read or changed in this batch; `None` marks a deleted entity.
     entities: FxHashMap<EntityId, Option<Entity>>,
+    loaded_node_pages: FxHashSet<u32>,
+    loaded_entity_pages: FxHashSet<u32>,
     dirty_entities: BTreeSet<EntityId>,
+    /// Entities created, changed or deleted in this batch, written on commit.
+    changed_entities: FxHashSet<EntityId>,
     sources: Vec<SourceInfo>,
     counters: Counters,
     config_changed: bool,
@@ -36,7 +41,10 @@ impl<'a> Writer<'a> {
             dirty_nodes: FxHashSet::default(),
             new_index_entries: FxHashMap::default(),
             entities: FxHashMap::default(),
+            loaded_node_pages: FxHashSet::default(),
+            loaded_entity_pages: FxHashSet::default(),
             dirty_entities: BTreeSet::new(),
+            changed_entities: FxHashSet::default(),
             sources: Vec::new(),
             counters,
             config_changed: false,
@@ -74,13 +82,40 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Loads the page of node `id` into the batch's cache, keeping nodes already cached.
+    fn load_node_page(&mut self, page: u32) -> Result<()> {
+        if self.loaded_node_pages.insert(page) {
+            for (slot, node) in self.store.node_page(page)?.into_iter().enumerate() {
+                if let Some(node) = node {
+                    let id = page * keys::PAGE_SLOTS + slot as u32;
+                    self.nodes.entry(id).or_insert(node);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Loads the node with `id` into the batch's cache.
     fn load(&mut self, id: NodeId) -> Result<()> {
         if !self.nodes.contains_key(&id) {
-            let node = self.store.node(id)?.ok_or_else(|| {
-                Error::corrupt("node", format!("node {id} is referenced but missing"))
-            })?;
-            self.nodes.insert(id, node);
+            self.load_node_page(keys::page_of(id).0)?;
+            if !self.nodes.contains_key(&id) {
+                return Err(Error::corrupt(
+                    "node",
+                    format!("node {id} is referenced but missing"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the page of entity `id` into the batch's cache, keeping entities already cached.
+    fn load_entity_page(&mut self, page: u32) -> Result<()> {
+        if self.loaded_entity_pages.insert(page) {
+            for (slot, entity) in self.store.entity_page(page)?.into_iter().enumerate() {
+                let id = page * keys::PAGE_SLOTS + slot as u32;
+                self.entities.entry(id).or_insert(entity);
+            }
         }
         Ok(())
     }
@@ -181,6 +216,7 @@ impl<'a> Writer<'a> {
             }),
         );
         self.dirty_entities.insert(id);
+        self.changed_entities.insert(id);
     }
 
     /// Returns a copy of the entity with `id`, as this batch sees it.
@@ -198,10 +234,10 @@ impl<'a> Writer<'a> {
     /// Returns the entity with `id` for changing it, and marks it for qualification.
     pub(crate) fn entity_mut(&mut self, id: EntityId) -> Result<&mut Entity> {
         if !self.entities.contains_key(&id) {
-            let entity = read_value(&self.store.tree, &keys::entity(id), "entity")?;
-            self.entities.insert(id, entity);
+            self.load_entity_page(keys::page_of(id).0)?;
         }
         self.dirty_entities.insert(id);
+        self.changed_entities.insert(id);
         self.entities
             .get_mut(&id)
             .and_then(Option::as_mut)
@@ -211,6 +247,7 @@ impl<'a> Writer<'a> {
     /// Deletes the entity with `id`.
     pub(crate) fn remove_entity(&mut self, id: EntityId) {
         self.entities.insert(id, None);
+        self.changed_entities.insert(id);
         self.dirty_entities.remove(&id);
         self.counters.entities -= 1;
     }
@@ -240,16 +277,29 @@ impl<'a> Writer<'a> {
         }
 
         let mut batch = sled::Batch::default();
-        for id in &self.dirty_nodes {
-            batch.insert(&keys::node(*id), encode(&self.nodes[id]));
+        // A page on disk may hold nodes this batch never read: load it before rewriting it.
+        let node_pages: BTreeSet<u32> = self.dirty_nodes.iter().map(|&id| keys::page_of(id).0).collect();
+        for &page in &node_pages {
+            self.load_node_page(page)?;
+            let slots: Vec<Option<&Node>> = (0..keys::PAGE_SLOTS)
+                .map(|slot| self.nodes.get(&(page * keys::PAGE_SLOTS + slot)))
+                .collect();
+            batch.insert(&keys::node_page(page), encode(&trim_slots(slots)));
         }
         for (key, id) in &self.new_index_entries {
             batch.insert(key.as_slice(), &id.to_be_bytes());
         }
-        for (id, entity) in &self.entities {
-            match entity {
-                Some(entity) => batch.insert(&keys::entity(*id), encode(entity)),
-                None => batch.remove(&keys::entity(*id)),
+        let entity_pages: BTreeSet<u32> = self.changed_entities.iter().map(|&id| keys::page_of(id).0).collect();
+        for &page in &entity_pages {
+            self.load_entity_page(page)?;
+            let slots: Vec<Option<&Entity>> = (0..keys::PAGE_SLOTS)
+                .map(|slot| self.entities.get(&(page * keys::PAGE_SLOTS + slot)).and_then(Option::as_ref))
+                .collect();
+            let slots = trim_slots(slots);
+            if slots.is_empty() {
+                batch.remove(&keys::entity_page(page));
+            } else {
+                batch.insert(&keys::entity_page(page), encode(&slots));
             }
         }
         for source in &self.sources {
@@ -263,11 +313,19 @@ impl<'a> Writer<'a> {
 
         tracing::debug!(
             nodes = self.dirty_nodes.len(),
-            entities = self.entities.len(),
+            entities = self.changed_entities.len(),
             records = self.counters.records,
             "committed batch"
         );
         self.store.counters = std::mem::take(&mut self.counters);
         Ok(())
     }
+}
+
+/// Drops the empty slots at the end of a page, so a page holds only up to its last item.
+fn trim_slots<T>(mut slots: Vec<Option<T>>) -> Vec<Option<T>> {
+    while matches!(slots.last(), Some(None)) {
+        slots.pop();
+    }
+    slots
 }
