@@ -12,6 +12,7 @@ pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod ingest;
+pub mod matching;
 pub mod model;
 pub mod normalize;
 pub mod query;

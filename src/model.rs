@@ -129,18 +129,38 @@ pub struct IdentifierNode {
 }
 
 /// What an evidence edge asserts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Evidence {
     /// The record carries the identifier of this kind.
     HasIdentifier(IdentifierKind),
+    /// The probabilistic matcher scored the two records as likely the same person.
+    Match {
+        /// Total match weight (log2 Bayes factor, prior included).
+        weight: f32,
+        /// Each comparison's outcome.
+        comparisons: Vec<ComparisonOutcome>,
+    },
 }
 
 impl fmt::Display for Evidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Evidence::HasIdentifier(kind) => write!(f, "has {kind}"),
+            Evidence::Match { weight, .. } => write!(f, "match (weight {weight:.2})"),
         }
     }
+}
+
+/// One attribute comparison of a probabilistic match: its level and weight contribution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonOutcome {
+    /// Name of the comparison, usually the attribute it compares.
+    pub name: String,
+    /// Agreement level label, such as `exact` or `jaro-winkler >= 0.92`; `missing` when a side
+    /// has no value.
+    pub level: String,
+    /// Contribution to the match weight, log2 of m over u; 0 when a value is missing.
+    pub weight: f32,
 }
 
 /// A weighted evidence edge, stored on the record at one end.

@@ -77,10 +77,15 @@ pub(crate) fn upsert_record(
             (writer.insert_record(record)?, UpsertOutcome::Inserted)
         }
     };
-    let (old_edges, old_entity) = {
+    // Identifier edges are rebuilt from the new input; other edges (matches found by the
+    // probabilistic matcher) stay.
+    let (old_edges, kept_edges, old_entity) = {
         let record = writer.record_mut(record_id)?;
         let entity = (outcome == UpsertOutcome::Updated).then_some(record.entity);
-        (std::mem::take(&mut record.edges), entity)
+        let (identifier_edges, other_edges): (Vec<Edge>, Vec<Edge>) = std::mem::take(&mut record.edges)
+            .into_iter()
+            .partition(|edge| matches!(edge.evidence, Evidence::HasIdentifier(_)));
+        (identifier_edges, other_edges, entity)
     };
 
     // Attach the record to each distinct identifier, creating identifiers on first sight.
@@ -139,7 +144,8 @@ pub(crate) fn upsert_record(
     record.entity = target;
     record.attributes = prepared.attributes;
     record.timestamp = prepared.timestamp;
-    record.edges = new_edges.into_values().collect();
+    record.edges = new_edges.into_values().chain(kept_edges).collect();
+    record.edges.sort_by_key(|edge| edge.to);
     writer.entity_mut(target)?.members.insert(record_id);
 
     if lost_confident_edge {
@@ -333,3 +339,60 @@ pub(crate) fn resolve_all(writer: &mut Writer<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+/// Adds or replaces the probabilistic match edge between records `a` and `b`, stored on both
+/// records, and merges their entities when `weight` reaches the link threshold.
+pub(crate) fn link_records(
+    writer: &mut Writer<'_>,
+    (a, b): (NodeId, NodeId),
+    weight: f32,
+    evidence: Evidence,
+    observed_at: Timestamp,
+) -> Result<()> {
+    let mut added = false;
+    for (from, to) in [(a, b), (b, a)] {
+        let record = writer.record_mut(from)?;
+        let edge = Edge {
+            to,
+            evidence: evidence.clone(),
+            weight,
+            source: MATCHER_SOURCE.to_owned(),
+            first_seen: observed_at,
+            last_seen: observed_at,
+            count: 1,
+        };
+        match record
+            .edges
+            .iter_mut()
+            .find(|edge| edge.to == to && !matches!(edge.evidence, Evidence::HasIdentifier(_)))
+        {
+            Some(existing) => {
+                existing.first_seen = existing.first_seen.min(observed_at);
+                existing.count = existing.count.saturating_add(1);
+                existing.weight = weight;
+                existing.evidence = edge.evidence;
+                existing.last_seen = observed_at;
+            }
+            None => {
+                record.edges.push(edge);
+                record.edges.sort_by_key(|edge| edge.to);
+                added = true;
+            }
+        }
+    }
+    if added {
+        writer.counters_mut().edges += 1;
+    }
+
+    if weight >= writer.store().config().link_threshold {
+        let entity_a = writer.record_mut(a)?.entity;
+        let entity_b = writer.record_mut(b)?.entity;
+        if entity_a != entity_b {
+            merge_entities(writer, entity_a.max(entity_b), entity_a.min(entity_b))?;
+        }
+    }
+    Ok(())
+}
+
+/// Source name recorded on the edges that the probabilistic matcher adds.
+pub const MATCHER_SOURCE: &str = "matcher";

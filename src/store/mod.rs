@@ -236,6 +236,20 @@ impl Store {
         }
     }
 
+    /// Returns the trained matcher model, if the matcher has run on this store.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable model.
+    pub fn match_model(&self) -> Result<Option<crate::matching::TrainedModel>> {
+        match self.tree.get(keys::meta("match_model"))? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|error| Error::corrupt("match model", error)),
+            None => Ok(None),
+        }
+    }
+
     /// Returns the description of `source`.
     ///
     /// # Errors

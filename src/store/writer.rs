@@ -30,6 +30,7 @@ pub struct Writer<'a> {
     sources: Vec<SourceInfo>,
     counters: Counters,
     config_changed: bool,
+    match_model: Option<Vec<u8>>,
 }
 
 impl<'a> Writer<'a> {
@@ -48,6 +49,7 @@ impl<'a> Writer<'a> {
             sources: Vec::new(),
             counters,
             config_changed: false,
+            match_model: None,
         }
     }
 
@@ -257,6 +259,11 @@ impl<'a> Writer<'a> {
         self.sources.push(info);
     }
 
+    /// Saves the trained matcher model (JSON) with this batch.
+    pub(crate) fn save_match_model(&mut self, model: Vec<u8>) {
+        self.match_model = Some(model);
+    }
+
     pub(crate) fn save_config(&mut self) {
         self.config_changed = true;
     }
@@ -307,6 +314,9 @@ impl<'a> Writer<'a> {
         }
         if self.config_changed {
             batch.insert(keys::meta("config"), encode(&self.store.config));
+        }
+        if let Some(model) = &self.match_model {
+            batch.insert(keys::meta("match_model"), model.as_slice());
         }
         batch.insert(keys::meta("counters"), encode(&self.counters));
         self.store.tree.apply_batch(batch)?;

@@ -1,0 +1,187 @@
+//! Comparison functions: each compares one attribute of two records and returns an agreement
+//! level, from 0 (disagree) up to the number of levels minus one (exact agreement), or `None`
+//! when either side is missing, which adds no evidence either way.
+
+use serde::{Deserialize, Serialize};
+
+/// How one attribute is compared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Method {
+    /// Levels: exact, else.
+    Exact,
+    /// Levels: exact, then one level per Jaro-Winkler similarity threshold (descending), else.
+    JaroWinkler {
+        /// Similarity thresholds in (0, 1), highest first.
+        thresholds: Vec<f64>,
+    },
+    /// Levels: exact, then one level per maximum edit distance (ascending), else.
+    Levenshtein {
+        /// Maximum Damerau-Levenshtein distances, lowest first.
+        distances: Vec<usize>,
+    },
+    /// Dates written `YYYYMMDD` or `YYYY-MM-DD`. Levels: exact; day and month swapped or one
+    /// digit different; same year and month or same year, month and day with the year one
+    /// digit off; else. A value that is not 8 digits after removing separators is compared
+    /// with edit distance 1 as the middle level.
+    Date,
+    /// Numbers. Levels: equal, then one level per absolute tolerance (ascending), else.
+    Numeric {
+        /// Absolute tolerances, lowest first.
+        tolerances: Vec<f64>,
+    },
+}
+
+impl Method {
+    /// Returns the number of levels, counting the "else" level 0.
+    pub fn levels(&self) -> usize {
+        match self {
+            Method::Exact => 2,
+            Method::JaroWinkler { thresholds } => thresholds.len() + 2,
+            Method::Levenshtein { distances } => distances.len() + 2,
+            Method::Date => 4,
+            Method::Numeric { tolerances } => tolerances.len() + 2,
+        }
+    }
+
+    /// Returns the level label shown in explanations, for level `level`.
+    pub fn level_label(&self, level: usize) -> String {
+        let top = self.levels() - 1;
+        if level == top {
+            return "exact".to_owned();
+        }
+        if level == 0 {
+            return "else".to_owned();
+        }
+        match self {
+            Method::Exact => "else".to_owned(),
+            Method::JaroWinkler { thresholds } => {
+                format!("jaro-winkler >= {}", thresholds[top - 1 - level])
+            }
+            Method::Levenshtein { distances } => format!("edit distance <= {}", distances[top - 1 - level]),
+            Method::Date => match level {
+                2 => "swapped or one digit off".to_owned(),
+                _ => "same year and month".to_owned(),
+            },
+            Method::Numeric { tolerances } => format!("within {}", tolerances[top - 1 - level]),
+        }
+    }
+
+    /// Compares two present values and returns the level.
+    pub fn compare(&self, a: &str, b: &str) -> usize {
+        let top = self.levels() - 1;
+        if a == b {
+            return top;
+        }
+        match self {
+            Method::Exact => 0,
+            Method::JaroWinkler { thresholds } => {
+                let similarity = strsim::jaro_winkler(a, b);
+                thresholds
+                    .iter()
+                    .position(|&threshold| similarity >= threshold)
+                    .map_or(0, |index| top - 1 - index)
+            }
+            Method::Levenshtein { distances } => {
+                let distance = strsim::damerau_levenshtein(a, b);
+                distances
+                    .iter()
+                    .position(|&max| distance <= max)
+                    .map_or(0, |index| top - 1 - index)
+            }
+            Method::Date => compare_dates(a, b),
+            Method::Numeric { tolerances } => match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+                (Ok(x), Ok(y)) if x == y => top,
+                (Ok(x), Ok(y)) => tolerances
+                    .iter()
+                    .position(|&tolerance| (x - y).abs() <= tolerance)
+                    .map_or(0, |index| top - 1 - index),
+                _ => 0,
+            },
+        }
+    }
+}
+
+/// Compares two dates; see [`Method::Date`] for the levels.
+fn compare_dates(a: &str, b: &str) -> usize {
+    let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
+    let (x, y) = (digits(a), digits(b));
+    if x.len() != 8 || y.len() != 8 {
+        return if strsim::damerau_levenshtein(a, b) <= 1 { 2 } else { 0 };
+    }
+    if x == y {
+        return 3;
+    }
+    let (year_x, month_x, day_x) = (&x[..4], &x[4..6], &x[6..]);
+    let (year_y, month_y, day_y) = (&y[..4], &y[4..6], &y[6..]);
+    let swapped = year_x == year_y && month_x == day_y && day_x == month_y;
+    let one_digit = x.bytes().zip(y.bytes()).filter(|(p, q)| p != q).count() == 1;
+    let transposed = strsim::damerau_levenshtein(&x, &y) == 1;
+    if swapped || one_digit || transposed {
+        return 2;
+    }
+    if year_x == year_y && month_x == month_y {
+        return 1;
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_levels() {
+        assert_eq!(Method::Exact.compare("smith", "smith"), 1);
+        assert_eq!(Method::Exact.compare("smith", "smyth"), 0);
+    }
+
+    #[test]
+    fn jaro_winkler_levels() {
+        let method = Method::JaroWinkler {
+            thresholds: vec![0.92, 0.8],
+        };
+        assert_eq!(method.levels(), 4);
+        assert_eq!(method.compare("katherine", "katherine"), 3);
+        assert_eq!(method.compare("katherine", "katharine"), 2);
+        assert_eq!(method.compare("jon", "john"), 1);
+        assert_eq!(method.compare("katherine", "bob"), 0);
+        assert_eq!(method.level_label(2), "jaro-winkler >= 0.92");
+    }
+
+    #[test]
+    fn levenshtein_levels() {
+        let method = Method::Levenshtein {
+            distances: vec![1, 2],
+        };
+        assert_eq!(method.compare("pridham", "pridham"), 3);
+        assert_eq!(method.compare("pridham", "pirdham"), 2, "a transposition is one edit");
+        assert_eq!(method.compare("pridham", "prdhm"), 1);
+        assert_eq!(method.compare("pridham", "smith"), 0);
+    }
+
+    #[test]
+    fn date_levels() {
+        assert_eq!(compare_dates("19870412", "19870412"), 3);
+        assert_eq!(compare_dates("19870412", "19871204"), 2, "day and month swapped");
+        assert_eq!(compare_dates("19870412", "19870413"), 2, "one digit off");
+        assert_eq!(compare_dates("19870412", "19870421"), 2, "two digits transposed");
+        assert_eq!(compare_dates("19870412", "19870430"), 1, "same year and month");
+        assert_eq!(compare_dates("19870412", "19650101"), 0);
+        assert_eq!(compare_dates("1987-04-12", "19870412"), 3, "separators are ignored");
+        assert_eq!(compare_dates("1987041", "1987041"), 3);
+        assert_eq!(compare_dates("1987041", "19870412"), 2, "malformed: edit distance 1");
+    }
+
+    #[test]
+    fn numeric_levels() {
+        let method = Method::Numeric {
+            tolerances: vec![1.0, 10.0],
+        };
+        assert_eq!(method.compare("42", "42.0"), 3);
+        assert_eq!(method.compare("42", "43"), 2);
+        assert_eq!(method.compare("42", "50"), 1);
+        assert_eq!(method.compare("42", "500"), 0);
+        assert_eq!(method.compare("42", "x"), 0);
+    }
+}

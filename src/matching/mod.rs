@@ -1,0 +1,400 @@
+//! Probabilistic matching: finds records that are likely the same person from their
+//! attributes, with an unsupervised Fellegi-Sunter model, and adds the likely pairs to the
+//! graph as weighted record-to-record evidence edges.
+//!
+//! The steps: blocking picks candidate pairs ([`blocking`]); each pair gets one agreement
+//! level per comparison ([`compare`]); `u` is estimated from random pairs and `m` by
+//! expectation-maximisation on the candidates ([`fellegi_sunter`]); each candidate's match
+//! weight, with optional term-frequency adjustment, gives its probability; pairs at or above
+//! the threshold become edges whose evidence keeps each comparison's level and weight.
+
+pub mod blocking;
+pub mod compare;
+pub mod fellegi_sunter;
+
+use std::collections::HashMap;
+
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{ComparisonOutcome, Evidence, NodeId};
+use crate::store::Store;
+use blocking::{KeyPart, SkippedBlock};
+use compare::Method;
+use fellegi_sunter::{Parameters, Pattern};
+
+/// One attribute comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonConfig {
+    /// Name shown in explanations; the column name when missing.
+    #[serde(default)]
+    pub name: String,
+    /// Attribute compared.
+    pub column: String,
+    /// How values are compared.
+    #[serde(flatten)]
+    pub method: Method,
+    /// Adjust exact agreement by how common the value is, so that agreeing on a rare value
+    /// counts more than agreeing on a common one.
+    #[serde(default)]
+    pub term_frequency: bool,
+}
+
+/// Configuration of the matcher.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchConfig {
+    /// Match probability at or above which a pair becomes an edge.
+    pub threshold: f64,
+    /// Blocks with more records than this are skipped with a warning.
+    pub max_block_size: usize,
+    /// Random pairs drawn to estimate `u`.
+    pub random_pairs: usize,
+    /// Maximum expectation-maximisation iterations.
+    pub max_iterations: usize,
+    /// Seed of the random pair sample, so that training is repeatable.
+    pub seed: u64,
+    /// Blocking rules; each is a list of key parts such as `surname` or `first3(given_name)`.
+    pub blocking: Vec<Vec<String>>,
+    /// Comparisons.
+    pub comparisons: Vec<ComparisonConfig>,
+}
+
+fn jaro_winkler(column: &str, thresholds: &[f64], term_frequency: bool) -> ComparisonConfig {
+    ComparisonConfig {
+        name: column.to_owned(),
+        column: column.to_owned(),
+        method: Method::JaroWinkler {
+            thresholds: thresholds.to_vec(),
+        },
+        term_frequency,
+    }
+}
+
+fn levenshtein(column: &str, distances: &[usize]) -> ComparisonConfig {
+    ComparisonConfig {
+        name: column.to_owned(),
+        column: column.to_owned(),
+        method: Method::Levenshtein {
+            distances: distances.to_vec(),
+        },
+        term_frequency: false,
+    }
+}
+
+impl Default for MatchConfig {
+    /// The default for person records, with FEBRL's column names.
+    fn default() -> Self {
+        let blocking = [
+            vec!["surname"],
+            vec!["given_name"],
+            vec!["date_of_birth"],
+            vec!["postcode", "first1(surname)"],
+            vec!["soundex(surname)", "year(date_of_birth)"],
+            vec!["soundex(given_name)", "suburb"],
+            vec!["street_number", "postcode"],
+        ];
+        MatchConfig {
+            threshold: 0.5,
+            max_block_size: 1000,
+            random_pairs: 500_000,
+            max_iterations: 100,
+            seed: 1,
+            blocking: blocking
+                .iter()
+                .map(|rule| rule.iter().map(|part| (*part).to_owned()).collect())
+                .collect(),
+            comparisons: vec![
+                jaro_winkler("given_name", &[0.92, 0.8], true),
+                jaro_winkler("surname", &[0.92, 0.8], true),
+                ComparisonConfig {
+                    name: "date_of_birth".into(),
+                    column: "date_of_birth".into(),
+                    method: Method::Date,
+                    term_frequency: false,
+                },
+                levenshtein("street_number", &[1]),
+                jaro_winkler("address_1", &[0.9, 0.75], false),
+                jaro_winkler("suburb", &[0.9], true),
+                levenshtein("postcode", &[1]),
+                ComparisonConfig {
+                    name: "state".into(),
+                    column: "state".into(),
+                    method: Method::Exact,
+                    term_frequency: false,
+                },
+                levenshtein("soc_sec_id", &[1, 2]),
+            ],
+        }
+    }
+}
+
+impl MatchConfig {
+    /// Parses a matcher configuration from TOML. Missing settings take their defaults.
+    ///
+    /// # Errors
+    ///
+    /// Returns the TOML error, which names the line and setting.
+    pub fn from_toml(text: &str) -> Result<MatchConfig, String> {
+        toml::from_str(text).map_err(|error| error.to_string())
+    }
+}
+
+/// A trained model, saved in the store so that explanations use the same numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainedModel {
+    /// The configuration it was trained with.
+    pub config: MatchConfig,
+    /// The trained parameters.
+    pub parameters: Parameters,
+    /// Per term-frequency comparison, the share of records holding each value.
+    pub term_frequencies: Vec<HashMap<String, f64>>,
+}
+
+/// What a matcher run found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MatchReport {
+    /// Records considered.
+    pub records: usize,
+    /// Distinct candidate pairs from blocking.
+    pub candidate_pairs: usize,
+    /// Blocks skipped for being larger than the cap.
+    pub skipped_blocks: Vec<(String, String, usize)>,
+    /// Expectation-maximisation iterations run.
+    pub iterations: usize,
+    /// Estimated share of candidate pairs that match.
+    pub lambda: f64,
+    /// Pairs at or above the threshold, added as edges.
+    pub edges: usize,
+}
+
+/// Column values of one record, lowercased, `None` when missing.
+type Values = Vec<Option<String>>;
+
+/// Prepared inputs: the columns used, each record's values, and parsed blocking rules.
+struct Prepared {
+    ids: Vec<NodeId>,
+    records: Vec<Values>,
+    comparison_columns: Vec<usize>,
+    rules: Vec<Vec<KeyPart>>,
+}
+
+fn prepare(store: &Store, config: &MatchConfig) -> Result<Prepared> {
+    let mut columns: Vec<String> = Vec::new();
+    let mut index_of = |name: &str| -> usize {
+        match columns.iter().position(|c| c == name) {
+            Some(index) => index,
+            None => {
+                columns.push(name.to_owned());
+                columns.len() - 1
+            }
+        }
+    };
+    let comparison_columns: Vec<usize> = config.comparisons.iter().map(|c| index_of(&c.column)).collect();
+    let rules = config
+        .blocking
+        .iter()
+        .map(|rule| {
+            rule.iter()
+                .map(|part| blocking::parse_part(part, &mut index_of))
+                .collect::<Result<Vec<_>, String>>()
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(Error::Config)?;
+
+    let mut ids = Vec::new();
+    let mut records = Vec::new();
+    let mut seen_columns = vec![false; columns.len()];
+    for item in store.records() {
+        let (id, record) = item?;
+        let values: Values = columns
+            .iter()
+            .map(|column| record.attribute(column).map(str::to_lowercase))
+            .collect();
+        for (seen, value) in seen_columns.iter_mut().zip(&values) {
+            *seen |= value.is_some();
+        }
+        ids.push(id);
+        records.push(values);
+    }
+    if let Some(index) = seen_columns.iter().position(|seen| !seen) {
+        if !records.is_empty() {
+            tracing::warn!(column = %columns[index], "no record has this attribute; its comparison adds nothing");
+        }
+    }
+    Ok(Prepared {
+        ids,
+        records,
+        comparison_columns,
+        rules,
+    })
+}
+
+fn pattern(config: &MatchConfig, prepared: &Prepared, i: usize, j: usize) -> Pattern {
+    let (a, b) = (&prepared.records[i], &prepared.records[j]);
+    config
+        .comparisons
+        .iter()
+        .zip(&prepared.comparison_columns)
+        .map(|(comparison, &column)| match (&a[column], &b[column]) {
+            (Some(x), Some(y)) => Some(comparison.method.compare(x, y) as u8),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Trains the model on the store's records and adds an edge for every likely match.
+///
+/// # Errors
+///
+/// Fails on an invalid blocking rule and on store errors.
+pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
+    let prepared = prepare(store, config)?;
+    let count = prepared.records.len();
+    let levels: Vec<usize> = config.comparisons.iter().map(|c| c.method.levels()).collect();
+    let mut report = MatchReport {
+        records: count,
+        ..MatchReport::default()
+    };
+    if count < 2 {
+        return Ok(report);
+    }
+
+    let (pairs, skipped) = blocking::candidate_pairs(&prepared.rules, &prepared.records, config.max_block_size);
+    for SkippedBlock { rule, key, size } in &skipped {
+        tracing::warn!(rule = ?config.blocking[*rule], key, size, "skipped a block larger than max_block_size");
+        report.skipped_blocks.push((config.blocking[*rule].join(" + "), key.clone(), *size));
+    }
+    report.candidate_pairs = pairs.len();
+
+    // u from random pairs, which are almost all non-matches.
+    let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let mut u_counts: Vec<Vec<u64>> = levels.iter().map(|&n| vec![0; n]).collect();
+    for _ in 0..config.random_pairs {
+        let i = random.random_range(0..count);
+        let j = random.random_range(0..count);
+        if i == j {
+            continue;
+        }
+        for (c, level) in pattern(config, &prepared, i, j).into_iter().enumerate() {
+            if let Some(level) = level {
+                u_counts[c][level as usize] += 1;
+            }
+        }
+    }
+    let u = fellegi_sunter::estimate_u(&levels, &u_counts);
+
+    // m and lambda by expectation-maximisation over the candidates' patterns.
+    let patterns: Vec<Pattern> = pairs
+        .iter()
+        .map(|&(i, j)| pattern(config, &prepared, i as usize, j as usize))
+        .collect();
+    let mut pattern_counts: HashMap<Pattern, u64> = HashMap::new();
+    for pattern in &patterns {
+        *pattern_counts.entry(pattern.clone()).or_default() += 1;
+    }
+    let (parameters, iterations) =
+        fellegi_sunter::train(&pattern_counts, &levels, u, config.max_iterations, 1e-6);
+    report.iterations = iterations;
+    report.lambda = parameters.lambda;
+
+    let term_frequencies = term_frequencies(config, &prepared);
+    let model = TrainedModel {
+        config: config.clone(),
+        parameters,
+        term_frequencies,
+    };
+
+    // Score every candidate and link the likely ones.
+    let now = crate::ingest::now();
+    let mut writer = store.writer();
+    for (&(i, j), pattern) in pairs.iter().zip(&patterns) {
+        let (a, b) = (&prepared.records[i as usize], &prepared.records[j as usize]);
+        let (weight, outcomes) = model.score(pattern, |c| {
+            let column = prepared.comparison_columns[c];
+            a[column].as_deref().or(b[column].as_deref()).map(str::to_owned)
+        });
+        let probability = fellegi_sunter::probability(weight);
+        if probability >= config.threshold {
+            let evidence = Evidence::Match {
+                weight: weight as f32,
+                comparisons: outcomes,
+            };
+            let ids = (prepared.ids[i as usize], prepared.ids[j as usize]);
+            crate::resolve::link_records(&mut writer, ids, probability as f32, evidence, now)?;
+            report.edges += 1;
+        }
+    }
+    writer.save_match_model(serde_json::to_vec(&model).map_err(|e| Error::corrupt("match model", e))?);
+    writer.commit()?;
+    store.flush()?;
+    tracing::debug!(candidates = report.candidate_pairs, edges = report.edges, "matched records");
+    Ok(report)
+}
+
+fn term_frequencies(config: &MatchConfig, prepared: &Prepared) -> Vec<HashMap<String, f64>> {
+    config
+        .comparisons
+        .iter()
+        .zip(&prepared.comparison_columns)
+        .map(|(comparison, &column)| {
+            let mut counts: HashMap<String, f64> = HashMap::new();
+            if !comparison.term_frequency {
+                return counts;
+            }
+            let mut total = 0.0;
+            for values in &prepared.records {
+                if let Some(value) = &values[column] {
+                    *counts.entry(value.clone()).or_default() += 1.0;
+                    total += 1.0;
+                }
+            }
+            for share in counts.values_mut() {
+                *share /= total;
+            }
+            counts
+        })
+        .collect()
+}
+
+impl TrainedModel {
+    /// Returns the match weight of a pattern and each comparison's outcome. `value(c)`
+    /// returns the value that comparison `c` agreed on, for term-frequency adjustment.
+    pub fn score(
+        &self,
+        pattern: &[Option<u8>],
+        value: impl Fn(usize) -> Option<String>,
+    ) -> (f64, Vec<ComparisonOutcome>) {
+        let mut weight = self.parameters.prior_weight();
+        let mut outcomes = Vec::with_capacity(pattern.len());
+        for (c, level) in pattern.iter().enumerate() {
+            let comparison = &self.config.comparisons[c];
+            let name = if comparison.name.is_empty() { &comparison.column } else { &comparison.name };
+            let Some(level) = level.map(usize::from) else {
+                outcomes.push(ComparisonOutcome {
+                    name: name.clone(),
+                    level: "missing".into(),
+                    weight: 0.0,
+                });
+                continue;
+            };
+            let top = comparison.method.levels() - 1;
+            let mut contribution = self.parameters.level_weight(c, level);
+            if comparison.term_frequency && level == top {
+                let share = value(c).and_then(|v| self.term_frequencies[c].get(&v).copied());
+                if let Some(share) = share {
+                    // The chance that two random records share this value is about its share.
+                    contribution = (self.parameters.m[c][level] / share.max(1e-6)).log2();
+                }
+            }
+            weight += contribution;
+            outcomes.push(ComparisonOutcome {
+                name: name.clone(),
+                level: comparison.method.level_label(level),
+                weight: contribution as f32,
+            });
+        }
+        (weight, outcomes)
+    }
+}

@@ -1,0 +1,272 @@
+//! The `idgraph` binary driven as a user would, on real files and stores in temporary
+//! directories.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn idgraph() -> Command {
+    Command::cargo_bin("idgraph").unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Creates a store with two CRM records sharing an email and one web session.
+fn small_store(dir: &Path) -> PathBuf {
+    let crm = write(
+        dir,
+        "crm.csv",
+        "id,name,email,ssn\n1,Ann Lee,ann@x.com,111-22-3333\n2,Ann L.,Ann@X.com,\n3,Bob,bob@x.com,\n",
+    );
+    let web = write(
+        dir,
+        "web.jsonl",
+        "{\"session\": \"s1\", \"email\": \"bob@x.com\", \"cookie\": \"c9\"}\n",
+    );
+    let store = dir.join("store");
+    idgraph()
+        .args(["ingest", store.to_str().unwrap(), crm.to_str().unwrap()])
+        .args(["--source", "crm", "--key", "id", "--id", "email=email", "--id", "ssn=national_id"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("3 new records"));
+    idgraph()
+        .args(["ingest", store.to_str().unwrap(), web.to_str().unwrap()])
+        .args(["--key", "session", "--id", "email=email", "--id", "cookie=cookie"])
+        .assert()
+        .success();
+    store
+}
+
+#[test]
+fn query_finds_identifier_entity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    let output = idgraph()
+        .args(["query", store.to_str().unwrap(), "entity of email \"ANN@x.com\"", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["entity"]["records"], 2);
+    assert_eq!(json["entity"]["tier"], "high");
+}
+
+#[test]
+fn query_syntax_error_points_at_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    idgraph()
+        .args(["query", store.to_str().unwrap(), "find email ann@x.com to"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("line 1, column 22"))
+        .stderr(predicate::str::contains("^"));
+}
+
+#[test]
+fn query_unknown_identifier_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    idgraph()
+        .args(["query", store.to_str().unwrap(), "find email nobody@x.com"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not found"));
+}
+
+#[test]
+fn query_missing_store_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing");
+    idgraph()
+        .args(["query", missing.to_str().unwrap(), "stats"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not found"));
+    assert!(!missing.exists(), "a query must not create a store");
+}
+
+#[test]
+fn path_shows_each_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    idgraph()
+        .args(["query", store.to_str().unwrap(), "path record crm 1 to record crm 2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("has email"))
+        .stdout(predicate::str::contains("0.900"));
+}
+
+#[test]
+fn run_script_stops_at_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    let good = write(dir.path(), "good.idq", "-- audit\nstats;\nfind record crm 1;\n");
+    idgraph()
+        .args(["run", store.to_str().unwrap(), good.to_str().unwrap(), "--format", "json"])
+        .assert()
+        .success();
+    let bad = write(dir.path(), "bad.idq", "stats;\nfind record crm 404;\nstats;\n");
+    idgraph()
+        .args(["run", store.to_str().unwrap(), bad.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("statement 2"))
+        .stderr(predicate::str::contains("record crm/404 not found"));
+}
+
+#[test]
+fn repl_reads_piped_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    idgraph()
+        .args(["repl", store.to_str().unwrap()])
+        .write_stdin(".mode json\nstats\n.quit\nstats\n")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"records\":4"));
+}
+
+#[test]
+fn export_lists_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    let output = idgraph().args(["export", store.to_str().unwrap()]).output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "source,key,entity,score,tier");
+    assert_eq!(lines.len(), 5);
+    assert!(lines.iter().any(|line| line.starts_with("web,s1,")));
+
+    let jsonl = dir.path().join("out.jsonl");
+    idgraph()
+        .args(["export", store.to_str().unwrap(), "--format", "jsonl", "-o", jsonl.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(jsonl).unwrap();
+    assert_eq!(text.lines().count(), 4);
+    for line in text.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(row["entity"].is_u64());
+    }
+}
+
+#[test]
+fn ingest_bad_row_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "bad.csv", "id,email\n1,a@x.com\n2,b@x.com,extra\n");
+    let store = dir.path().join("store");
+    idgraph()
+        .args(["ingest", store.to_str().unwrap(), input.to_str().unwrap(), "--key", "id"])
+        .args(["--id", "email=email"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("bad.csv:3"))
+        .stderr(predicate::str::contains("3 fields, expected 2"));
+    idgraph()
+        .args(["ingest", store.to_str().unwrap(), input.to_str().unwrap(), "--key", "id"])
+        .args(["--id", "email=email", "--on-error", "skip"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 skipped"));
+}
+
+#[test]
+fn ingest_mapping_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "people.csv", "pid;mail;when\np1;a@x.com;2024-05-01\n");
+    let mapping = write(
+        dir.path(),
+        "people.toml",
+        "source = \"hr\"\nkey = \"pid\"\ndelimiter = \";\"\ntimestamp = \"when\"\n[identifiers]\nmail = \"email\"\n",
+    );
+    let store = dir.path().join("store");
+    idgraph()
+        .args(["ingest", store.to_str().unwrap(), input.to_str().unwrap()])
+        .args(["--mapping", mapping.to_str().unwrap()])
+        .assert()
+        .success();
+    idgraph()
+        .args(["query", store.to_str().unwrap(), "find record hr p1"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn invalid_mapping_names_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "people.csv", "pid,mail\np1,a@x.com\n");
+    let mapping = write(dir.path(), "people.toml", "source = \"hr\"\nkey = \"pid\"\nkye = 1\n");
+    idgraph()
+        .args(["ingest", dir.path().join("store").to_str().unwrap(), input.to_str().unwrap()])
+        .args(["--mapping", mapping.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("people.toml"))
+        .stderr(predicate::str::contains("kye"));
+}
+
+#[test]
+fn eval_febrl3_national_ids() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset3.csv");
+    if !data.exists() {
+        assert!(std::env::var_os("CI").is_none(), "{} is missing under CI", data.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    idgraph()
+        .args(["ingest", store.to_str().unwrap(), data.to_str().unwrap()])
+        .args(["--key", "rec_id", "--id", "soc_sec_id=national_id", "--no-progress"])
+        .assert()
+        .success();
+    let output = idgraph()
+        .args(["eval", store.to_str().unwrap(), "--truth-column", "rec_id"])
+        .args(["--truth-pattern", r"rec-(\d+)-", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(metrics["precision"], 1.0);
+    assert!(metrics["recall"].as_f64().unwrap() >= 0.85);
+    assert_eq!(metrics["true_pairs"], 6538);
+}
+
+#[test]
+fn demo_builds_store_and_suggests_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let first = idgraph()
+        .args(["demo", "--dir", demo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let text = String::from_utf8(first.stdout).unwrap();
+    assert!(text.contains("Try:"), "{text}");
+    assert!(text.contains("idgraph query"), "{text}");
+
+    // Every suggested query runs.
+    for line in text.lines().filter(|line| line.trim_start().starts_with("idgraph query")) {
+        let statement = line.split('\'').nth(1).expect("statement in quotes");
+        idgraph()
+            .args(["query", demo.join("store").to_str().unwrap(), statement])
+            .assert()
+            .success();
+    }
+
+    // A second run rebuilds the same store.
+    let export = |demo: &Path| {
+        idgraph().args(["export", demo.join("store").to_str().unwrap()]).output().unwrap().stdout
+    };
+    let before = export(&demo);
+    idgraph().args(["demo", "--dir", demo.to_str().unwrap()]).assert().success();
+    assert_eq!(export(&demo), before);
+}

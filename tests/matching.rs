@@ -1,0 +1,38 @@
+//! The probabilistic matcher end to end on public datasets with ground truth, on a real store.
+
+use std::path::{Path, PathBuf};
+
+use idgraph::Store;
+use idgraph::eval::{Truth, evaluate};
+use idgraph::ingest::{IngestOptions, Mapping, ingest_file};
+use idgraph::matching::{self, MatchConfig};
+
+fn data_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(std::env::var_os("CI").is_none(), "dataset folder {} is missing under CI", dir.display());
+    None
+}
+
+#[test]
+fn febrl3_default_config() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mapping = Mapping {
+        source: "febrl3".into(),
+        key: "rec_id".into(),
+        ..Mapping::default()
+    };
+    ingest_file(&mut store, &data.join("febrl/dataset3.csv"), &mapping, &IngestOptions::default()).unwrap();
+    let mut config = MatchConfig::default();
+    config.blocking.push(vec!["soc_sec_id".into()]);
+    let started = std::time::Instant::now();
+    let report = matching::run(&mut store, &config).unwrap();
+    eprintln!("{report:?} in {:?}", started.elapsed());
+    let metrics = evaluate(&store, &Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap()).unwrap();
+    eprintln!("{metrics:?}");
+    assert!(metrics.f1 >= 0.99, "F1 {}", metrics.f1);
+}
