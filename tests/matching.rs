@@ -36,3 +36,26 @@ fn febrl3_default_config() {
     eprintln!("{metrics:?}");
     assert!(metrics.f1 >= 0.99, "F1 {}", metrics.f1);
 }
+
+#[test]
+fn febrl4_two_sources_default_config() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    for (source, file) in [("febrl4a", "dataset4a.csv"), ("febrl4b", "dataset4b.csv")] {
+        let mapping = Mapping {
+            source: source.into(),
+            key: "rec_id".into(),
+            ..Mapping::default()
+        };
+        ingest_file(&mut store, &data.join("febrl").join(file), &mapping, &IngestOptions::default()).unwrap();
+    }
+    let mut config = MatchConfig::default();
+    config.blocking.push(vec!["soc_sec_id".into()]);
+    let started = std::time::Instant::now();
+    let report = matching::run(&mut store, &config).unwrap();
+    eprintln!("{report:?} in {:?}", started.elapsed());
+    let metrics = evaluate(&store, &Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap()).unwrap();
+    eprintln!("{metrics:?}");
+    assert!(metrics.f1 >= 0.99, "F1 {}", metrics.f1);
+}

@@ -15,6 +15,7 @@ pub mod fellegi_sunter;
 use std::collections::HashMap;
 
 use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -98,7 +99,7 @@ impl Default for MatchConfig {
         MatchConfig {
             threshold: 0.5,
             max_block_size: 1000,
-            random_pairs: 500_000,
+            random_pairs: 200_000,
             max_iterations: 100,
             seed: 1,
             blocking: blocking
@@ -250,7 +251,9 @@ fn pattern(config: &MatchConfig, prepared: &Prepared, i: usize, j: usize) -> Pat
 ///
 /// Fails on an invalid blocking rule and on store errors.
 pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
+    let started = std::time::Instant::now();
     let prepared = prepare(store, config)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "loaded records for matching");
     let count = prepared.records.len();
     let levels: Vec<usize> = config.comparisons.iter().map(|c| c.method.levels()).collect();
     let mut report = MatchReport {
@@ -267,27 +270,44 @@ pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
         report.skipped_blocks.push((config.blocking[*rule].join(" + "), key.clone(), *size));
     }
     report.candidate_pairs = pairs.len();
+    tracing::debug!(elapsed = ?started.elapsed(), pairs = pairs.len(), "blocked");
 
     // u from random pairs, which are almost all non-matches.
     let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
-    let mut u_counts: Vec<Vec<u64>> = levels.iter().map(|&n| vec![0; n]).collect();
-    for _ in 0..config.random_pairs {
-        let i = random.random_range(0..count);
-        let j = random.random_range(0..count);
-        if i == j {
-            continue;
-        }
-        for (c, level) in pattern(config, &prepared, i, j).into_iter().enumerate() {
-            if let Some(level) = level {
-                u_counts[c][level as usize] += 1;
+    let sample: Vec<(usize, usize)> = (0..config.random_pairs)
+        .map(|_| (random.random_range(0..count), random.random_range(0..count)))
+        .filter(|(i, j)| i != j)
+        .collect();
+    let u_counts = sample
+        .par_chunks(4096)
+        .map(|chunk| {
+            let mut counts: Vec<Vec<u64>> = levels.iter().map(|&n| vec![0; n]).collect();
+            for &(i, j) in chunk {
+                for (c, level) in pattern(config, &prepared, i, j).into_iter().enumerate() {
+                    if let Some(level) = level {
+                        counts[c][level as usize] += 1;
+                    }
+                }
             }
-        }
-    }
+            counts
+        })
+        .reduce(
+            || levels.iter().map(|&n| vec![0; n]).collect(),
+            |mut total, part| {
+                for (t, p) in total.iter_mut().zip(part) {
+                    for (a, b) in t.iter_mut().zip(p) {
+                        *a += b;
+                    }
+                }
+                total
+            },
+        );
     let u = fellegi_sunter::estimate_u(&levels, &u_counts);
+    tracing::debug!(elapsed = ?started.elapsed(), "estimated u");
 
     // m and lambda by expectation-maximisation over the candidates' patterns.
     let patterns: Vec<Pattern> = pairs
-        .iter()
+        .par_iter()
         .map(|&(i, j)| pattern(config, &prepared, i as usize, j as usize))
         .collect();
     let mut pattern_counts: HashMap<Pattern, u64> = HashMap::new();
@@ -297,6 +317,7 @@ pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
     let (parameters, iterations) =
         fellegi_sunter::train(&pattern_counts, &levels, u, config.max_iterations, 1e-6);
     report.iterations = iterations;
+    tracing::debug!(elapsed = ?started.elapsed(), iterations, "trained m");
     report.lambda = parameters.lambda;
 
     let term_frequencies = term_frequencies(config, &prepared);
@@ -307,25 +328,33 @@ pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
     };
 
     // Score every candidate and link the likely ones.
+    let agreed_value = |i: u32, j: u32, c: usize| {
+        let column = prepared.comparison_columns[c];
+        let (a, b) = (&prepared.records[i as usize], &prepared.records[j as usize]);
+        a[column].as_deref().or(b[column].as_deref())
+    };
+    let weights: Vec<f64> = pairs
+        .par_iter()
+        .zip(&patterns)
+        .map(|(&(i, j), pattern)| model.weight(pattern, |c| agreed_value(i, j, c)))
+        .collect();
     let now = crate::ingest::now();
     let mut writer = store.writer();
-    for (&(i, j), pattern) in pairs.iter().zip(&patterns) {
-        let (a, b) = (&prepared.records[i as usize], &prepared.records[j as usize]);
-        let (weight, outcomes) = model.score(pattern, |c| {
-            let column = prepared.comparison_columns[c];
-            a[column].as_deref().or(b[column].as_deref()).map(str::to_owned)
-        });
+    for ((&(i, j), pattern), weight) in pairs.iter().zip(&patterns).zip(weights) {
         let probability = fellegi_sunter::probability(weight);
-        if probability >= config.threshold {
-            let evidence = Evidence::Match {
-                weight: weight as f32,
-                comparisons: outcomes,
-            };
-            let ids = (prepared.ids[i as usize], prepared.ids[j as usize]);
-            crate::resolve::link_records(&mut writer, ids, probability as f32, evidence, now)?;
-            report.edges += 1;
+        if probability < config.threshold {
+            continue;
         }
+        let (weight, outcomes) = model.explain(pattern, |c| agreed_value(i, j, c));
+        let evidence = Evidence::Match {
+            weight: weight as f32,
+            comparisons: outcomes,
+        };
+        let ids = (prepared.ids[i as usize], prepared.ids[j as usize]);
+        crate::resolve::link_records(&mut writer, ids, probability as f32, evidence, now)?;
+        report.edges += 1;
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "scored and linked");
     writer.save_match_model(serde_json::to_vec(&model).map_err(|e| Error::corrupt("match model", e))?);
     writer.commit()?;
     store.flush()?;
@@ -359,39 +388,53 @@ fn term_frequencies(config: &MatchConfig, prepared: &Prepared) -> Vec<HashMap<St
 }
 
 impl TrainedModel {
-    /// Returns the match weight of a pattern and each comparison's outcome. `value(c)`
-    /// returns the value that comparison `c` agreed on, for term-frequency adjustment.
-    pub fn score(
+    /// Returns comparison `c`'s contribution to the match weight at `level`. `value` is the
+    /// value both records agreed on, used for term-frequency adjustment.
+    fn contribution(&self, c: usize, level: usize, value: Option<&str>) -> f64 {
+        let comparison = &self.config.comparisons[c];
+        if comparison.term_frequency && level == comparison.method.levels() - 1 {
+            if let Some(share) = value.and_then(|v| self.term_frequencies[c].get(v)) {
+                // The chance that two random records share this value is about its share.
+                return (self.parameters.m[c][level] / share.max(1e-6)).log2();
+            }
+        }
+        self.parameters.level_weight(c, level)
+    }
+
+    /// Returns the match weight of a pattern. `value(c)` returns the value that comparison
+    /// `c` agreed on.
+    pub fn weight<'v>(&self, pattern: &[Option<u8>], value: impl Fn(usize) -> Option<&'v str>) -> f64 {
+        let mut weight = self.parameters.prior_weight();
+        for (c, level) in pattern.iter().enumerate() {
+            if let Some(level) = level {
+                weight += self.contribution(c, usize::from(*level), value(c));
+            }
+        }
+        weight
+    }
+
+    /// Returns the match weight of a pattern and each comparison's level and contribution.
+    pub fn explain<'v>(
         &self,
         pattern: &[Option<u8>],
-        value: impl Fn(usize) -> Option<String>,
+        value: impl Fn(usize) -> Option<&'v str>,
     ) -> (f64, Vec<ComparisonOutcome>) {
         let mut weight = self.parameters.prior_weight();
         let mut outcomes = Vec::with_capacity(pattern.len());
         for (c, level) in pattern.iter().enumerate() {
             let comparison = &self.config.comparisons[c];
             let name = if comparison.name.is_empty() { &comparison.column } else { &comparison.name };
-            let Some(level) = level.map(usize::from) else {
-                outcomes.push(ComparisonOutcome {
-                    name: name.clone(),
-                    level: "missing".into(),
-                    weight: 0.0,
-                });
-                continue;
-            };
-            let top = comparison.method.levels() - 1;
-            let mut contribution = self.parameters.level_weight(c, level);
-            if comparison.term_frequency && level == top {
-                let share = value(c).and_then(|v| self.term_frequencies[c].get(&v).copied());
-                if let Some(share) = share {
-                    // The chance that two random records share this value is about its share.
-                    contribution = (self.parameters.m[c][level] / share.max(1e-6)).log2();
+            let (label, contribution) = match level {
+                Some(level) => {
+                    let level = usize::from(*level);
+                    (comparison.method.level_label(level), self.contribution(c, level, value(c)))
                 }
-            }
+                None => ("missing".to_owned(), 0.0),
+            };
             weight += contribution;
             outcomes.push(ComparisonOutcome {
                 name: name.clone(),
-                level: comparison.method.level_label(level),
+                level: label,
                 weight: contribution as f32,
             });
         }
