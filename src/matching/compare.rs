@@ -15,9 +15,11 @@ pub enum Method {
         /// Similarity thresholds in (0, 1), highest first.
         thresholds: Vec<f64>,
     },
-    /// Levels: exact, then one level per maximum edit distance (ascending), else.
+    /// Levels: exact, then one level per maximum edit distance (ascending), else. The distance
+    /// counts insertions, deletions, substitutions and transpositions of adjacent characters
+    /// (optimal string alignment).
     Levenshtein {
-        /// Maximum Damerau-Levenshtein distances, lowest first.
+        /// Maximum edit distances, lowest first.
         distances: Vec<usize>,
     },
     /// Dates written `YYYYMMDD` or `YYYY-MM-DD`. Levels: exact; day and month swapped or one
@@ -83,7 +85,12 @@ impl Method {
                     .map_or(0, |index| top - 1 - index)
             }
             Method::Levenshtein { distances } => {
-                let distance = strsim::damerau_levenshtein(a, b);
+                // The length difference is a lower bound of the distance: skip hopeless pairs.
+                let max = distances.last().copied().unwrap_or(0);
+                if a.len().abs_diff(b.len()) > max * 4 && a.chars().count().abs_diff(b.chars().count()) > max {
+                    return 0;
+                }
+                let distance = strsim::osa_distance(a, b);
                 distances
                     .iter()
                     .position(|&max| distance <= max)
@@ -107,7 +114,7 @@ fn compare_dates(a: &str, b: &str) -> usize {
     let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
     let (x, y) = (digits(a), digits(b));
     if x.len() != 8 || y.len() != 8 {
-        return if strsim::damerau_levenshtein(a, b) <= 1 { 2 } else { 0 };
+        return if strsim::osa_distance(a, b) <= 1 { 2 } else { 0 };
     }
     if x == y {
         return 3;
@@ -116,7 +123,7 @@ fn compare_dates(a: &str, b: &str) -> usize {
     let (year_y, month_y, day_y) = (&y[..4], &y[4..6], &y[6..]);
     let swapped = year_x == year_y && month_x == day_y && day_x == month_y;
     let one_digit = x.bytes().zip(y.bytes()).filter(|(p, q)| p != q).count() == 1;
-    let transposed = strsim::damerau_levenshtein(&x, &y) == 1;
+    let transposed = strsim::osa_distance(&x, &y) == 1;
     if swapped || one_digit || transposed {
         return 2;
     }
