@@ -59,3 +59,29 @@ fn febrl4_two_sources_default_config() {
     eprintln!("{metrics:?}");
     assert!(metrics.f1 >= 0.99, "F1 {}", metrics.f1);
 }
+
+fn config_file(name: &str) -> MatchConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/matching").join(name);
+    MatchConfig::from_toml(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+#[test]
+fn fake_1000_with_email_identifier() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mapping = Mapping {
+        source: "fake".into(),
+        key: "unique_id".into(),
+        identifiers: [("email".to_owned(), "email".to_owned())].into(),
+        attributes: Some(["first_name", "surname", "dob", "city", "email", "cluster"].map(String::from).to_vec()),
+        ..Mapping::default()
+    };
+    ingest_file(&mut store, &data.join("splink_datasets/fake_1000.csv"), &mapping, &IngestOptions::default()).unwrap();
+    let report = matching::run(&mut store, &config_file("fake_1000.toml")).unwrap();
+    eprintln!("{report:?}");
+    let metrics = evaluate(&store, &Truth::new("cluster", None).unwrap()).unwrap();
+    eprintln!("{metrics:?}");
+    assert!(metrics.f1 >= 0.85, "F1 {}", metrics.f1);
+}

@@ -49,7 +49,7 @@ pub struct Mapping {
     #[serde(default)]
     pub identifiers: BTreeMap<String, String>,
     /// Attribute columns. When missing, every column that is not the key, the timestamp, an
-    /// identifier or ignored is an attribute.
+    /// identifier or ignored is an attribute. An identifier column listed here is both.
     #[serde(default)]
     pub attributes: Option<Vec<String>>,
     /// Columns to drop.
@@ -131,17 +131,18 @@ impl Mapping {
     }
 
     /// Returns whether `column` becomes an attribute.
+    /// An identifier column is an attribute too only when `attributes` lists it, so that the
+    /// matcher can compare it.
     pub(crate) fn is_attribute(&self, column: &str) -> bool {
         if column == self.key
             || self.timestamp.as_deref() == Some(column)
-            || self.identifiers.contains_key(column)
             || self.ignore.iter().any(|ignored| ignored == column)
         {
             return false;
         }
         match &self.attributes {
             Some(attributes) => attributes.iter().any(|attribute| attribute == column),
-            None => true,
+            None => !self.identifiers.contains_key(column),
         }
     }
 

@@ -253,13 +253,16 @@ fn build(
                 )
             })?;
             record.timestamp = Some(timestamp);
-        } else if let Some((_, kind)) = kinds.iter().find(|(column, _)| column == name) {
-            for value in values {
-                record.identifiers.push((kind.as_str().to_owned(), value));
+        } else {
+            if mapping.is_attribute(name) {
+                if let Some(value) = values.first() {
+                    record.attributes.push((name.to_owned(), value.clone()));
+                }
             }
-        } else if mapping.is_attribute(name) {
-            if let Some(value) = values.into_iter().next() {
-                record.attributes.push((name.to_owned(), value));
+            if let Some((_, kind)) = kinds.iter().find(|(column, _)| column == name) {
+                for value in values {
+                    record.identifiers.push((kind.as_str().to_owned(), value));
+                }
             }
         }
     }

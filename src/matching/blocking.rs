@@ -109,16 +109,26 @@ pub struct SkippedBlock {
     pub size: usize,
 }
 
-/// Returns the distinct candidate pairs `(i, j)` with `i < j` over all rules, and the blocks
-/// skipped because they held more than `max_block_size` records.
+/// Candidate pairs from blocking.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Candidates {
+    /// Distinct pairs `(i, j)` of record indices with `i < j`.
+    pub pairs: Vec<(u32, u32)>,
+    /// For each pair, the index of the first rule that produced it.
+    pub rules: Vec<u16>,
+    /// Blocks skipped because they held more than the maximum block size.
+    pub skipped: Vec<SkippedBlock>,
+}
+
+/// Returns the distinct candidate pairs over all rules, each with the first rule that
+/// produced it, and the blocks skipped because they held more than `max_block_size` records.
 pub fn candidate_pairs(
     rules: &[Vec<KeyPart>],
     records: &[Vec<Option<String>>],
     max_block_size: usize,
-) -> (Vec<(u32, u32)>, Vec<SkippedBlock>) {
+) -> Candidates {
     let mut seen: FxHashSet<(u32, u32)> = FxHashSet::default();
-    let mut pairs = Vec::new();
-    let mut skipped = Vec::new();
+    let mut found = Candidates::default();
     for (rule_index, rule) in rules.iter().enumerate() {
         let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
         'records: for (index, values) in records.iter().enumerate() {
@@ -139,7 +149,7 @@ pub fn candidate_pairs(
         for key in keys {
             let members = &blocks[key];
             if members.len() > max_block_size {
-                skipped.push(SkippedBlock {
+                found.skipped.push(SkippedBlock {
                     rule: rule_index,
                     key: key.clone(),
                     size: members.len(),
@@ -149,13 +159,14 @@ pub fn candidate_pairs(
             for (n, &i) in members.iter().enumerate() {
                 for &j in &members[n + 1..] {
                     if seen.insert((i, j)) {
-                        pairs.push((i, j));
+                        found.pairs.push((i, j));
+                        found.rules.push(rule_index as u16);
                     }
                 }
             }
         }
     }
-    (pairs, skipped)
+    found
 }
 
 #[cfg(test)]
@@ -193,16 +204,17 @@ mod tests {
     fn rules_union_without_duplicates() {
         let records = vec![values(&["smith", "1987"]), values(&["smith", "1987"]), values(&["smyth", "1987"])];
         let rules = vec![vec![KeyPart::Value(0)], vec![KeyPart::Value(1)]];
-        let (pairs, skipped) = candidate_pairs(&rules, &records, 100);
-        assert_eq!(pairs, vec![(0, 1), (0, 2), (1, 2)]);
-        assert!(skipped.is_empty());
+        let found = candidate_pairs(&rules, &records, 100);
+        assert_eq!(found.pairs, vec![(0, 1), (0, 2), (1, 2)]);
+        assert_eq!(found.rules, vec![0, 1, 1]);
+        assert!(found.skipped.is_empty());
     }
 
     #[test]
     fn empty_values_never_block() {
         let records = vec![values(&["", "1"]), values(&["", "2"])];
-        let (pairs, _) = candidate_pairs(&[vec![KeyPart::Value(0)]], &records, 100);
-        assert!(pairs.is_empty());
+        let found = candidate_pairs(&[vec![KeyPart::Value(0)]], &records, 100);
+        assert!(found.pairs.is_empty());
     }
 
     #[test]
@@ -210,8 +222,20 @@ mod tests {
         // Every record shares one postcode; the block is skipped and no pair is made.
         let records: Vec<_> = (0..20_000).map(|i| values(&[&format!("name{i}"), "2600"])).collect();
         let rules = vec![vec![KeyPart::Value(1)], vec![KeyPart::Value(0)]];
-        let (pairs, skipped) = candidate_pairs(&rules, &records, 1000);
-        assert!(pairs.is_empty());
-        assert_eq!(skipped, vec![SkippedBlock { rule: 0, key: "2600".into(), size: 20_000 }]);
+        let found = candidate_pairs(&rules, &records, 1000);
+        assert!(found.pairs.is_empty());
+        assert_eq!(found.skipped, vec![SkippedBlock { rule: 0, key: "2600".into(), size: 20_000 }]);
+    }
+}
+
+impl KeyPart {
+    /// Returns the index of the column the part reads.
+    pub fn column(&self) -> usize {
+        match self {
+            KeyPart::Value(index)
+            | KeyPart::Prefix(index, _)
+            | KeyPart::Year(index)
+            | KeyPart::Soundex(index) => *index,
+        }
     }
 }

@@ -128,6 +128,33 @@ pub fn train(
     (parameters, iterations)
 }
 
+/// Estimates the prior `lambda` over all `total_pairs` record pairs, with `m` and `u` fixed,
+/// assuming every match is among the candidates: iterates `lambda = expected matches among
+/// the candidates / total_pairs` to a fixed point.
+pub fn estimate_lambda(
+    parameters: &Parameters,
+    patterns: &HashMap<Pattern, u64>,
+    total_pairs: f64,
+    max_iterations: usize,
+) -> f64 {
+    let candidates: f64 = patterns.values().map(|&n| n as f64).sum();
+    let mut lambda = (candidates / total_pairs).clamp(MIN_PROBABILITY * MIN_PROBABILITY, 0.5);
+    let mut current = parameters.clone();
+    for _ in 0..max_iterations {
+        current.lambda = lambda;
+        let expected: f64 = patterns
+            .iter()
+            .map(|(pattern, &count)| posterior(&current, pattern) * count as f64)
+            .sum();
+        let next = (expected / total_pairs).clamp(1e-12, 0.5);
+        if (next - lambda).abs() <= lambda * 1e-4 {
+            return next;
+        }
+        lambda = next;
+    }
+    lambda
+}
+
 /// Returns the probability that a pair with `pattern` matches.
 pub fn posterior(parameters: &Parameters, pattern: &[Option<u8>]) -> f64 {
     let mut weight = parameters.prior_weight();

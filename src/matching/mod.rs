@@ -264,8 +264,9 @@ pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
         return Ok(report);
     }
 
-    let (pairs, skipped) = blocking::candidate_pairs(&prepared.rules, &prepared.records, config.max_block_size);
-    for SkippedBlock { rule, key, size } in &skipped {
+    let candidates = blocking::candidate_pairs(&prepared.rules, &prepared.records, config.max_block_size);
+    let pairs = &candidates.pairs;
+    for SkippedBlock { rule, key, size } in &candidates.skipped {
         tracing::warn!(rule = ?config.blocking[*rule], key, size, "skipped a block larger than max_block_size");
         report.skipped_blocks.push((config.blocking[*rule].join(" + "), key.clone(), *size));
     }
@@ -310,12 +311,7 @@ pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
         .par_iter()
         .map(|&(i, j)| pattern(config, &prepared, i as usize, j as usize))
         .collect();
-    let mut pattern_counts: HashMap<Pattern, u64> = HashMap::new();
-    for pattern in &patterns {
-        *pattern_counts.entry(pattern.clone()).or_default() += 1;
-    }
-    let (parameters, iterations) =
-        fellegi_sunter::train(&pattern_counts, &levels, u, config.max_iterations, 1e-6);
+    let (parameters, iterations) = train_by_rule(config, &prepared, &candidates, &patterns, &levels, u);
     report.iterations = iterations;
     tracing::debug!(elapsed = ?started.elapsed(), iterations, "trained m");
     report.lambda = parameters.lambda;
@@ -360,6 +356,76 @@ pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
     store.flush()?;
     tracing::debug!(candidates = report.candidate_pairs, edges = report.edges, "matched records");
     Ok(report)
+}
+
+/// Trains `m` with one expectation-maximisation session per blocking rule, on the pairs
+/// that rule produced, leaving out the comparisons of the columns the rule blocks on: within a
+/// block those always agree, so they say nothing about matching. Each comparison's `m` is the
+/// average over the sessions that estimated it, weighted by their expected matches. `lambda`
+/// is then estimated over all record pairs.
+fn train_by_rule(
+    config: &MatchConfig,
+    prepared: &Prepared,
+    candidates: &blocking::Candidates,
+    patterns: &[Pattern],
+    levels: &[usize],
+    u: Vec<Vec<f64>>,
+) -> (Parameters, usize) {
+    let comparisons = config.comparisons.len();
+    let mut m_sums: Vec<Vec<f64>> = levels.iter().map(|&n| vec![0.0; n]).collect();
+    let mut m_weights = vec![0.0; comparisons];
+    let mut iterations = 0;
+    for (rule_index, rule) in prepared.rules.iter().enumerate() {
+        let blocked: Vec<bool> = prepared
+            .comparison_columns
+            .iter()
+            .map(|column| rule.iter().any(|part| part.column() == *column))
+            .collect();
+        let mut counts: HashMap<Pattern, u64> = HashMap::new();
+        for (pattern, _) in patterns
+            .iter()
+            .zip(&candidates.rules)
+            .filter(|(_, rule)| usize::from(**rule) == rule_index)
+        {
+            let masked: Pattern = pattern
+                .iter()
+                .zip(&blocked)
+                .map(|(level, blocked)| if *blocked { None } else { *level })
+                .collect();
+            *counts.entry(masked).or_default() += 1;
+        }
+        let pairs: u64 = counts.values().sum();
+        if pairs == 0 {
+            continue;
+        }
+        let (session, used) = fellegi_sunter::train(&counts, levels, u.clone(), config.max_iterations, 1e-6);
+        iterations += used;
+        let expected_matches = session.lambda * pairs as f64;
+        for c in (0..comparisons).filter(|&c| !blocked[c]) {
+            for (sum, m) in m_sums[c].iter_mut().zip(&session.m[c]) {
+                *sum += m * expected_matches;
+            }
+            m_weights[c] += expected_matches;
+        }
+    }
+    let initial = fellegi_sunter::initial_m(levels);
+    let m: Vec<Vec<f64>> = m_sums
+        .into_iter()
+        .zip(&m_weights)
+        .zip(initial)
+        .map(|((sums, &weight), initial)| {
+            if weight > 0.0 { sums.iter().map(|s| s / weight).collect() } else { initial }
+        })
+        .collect();
+    let mut parameters = Parameters { m, u, lambda: 0.0 };
+    let mut all: HashMap<Pattern, u64> = HashMap::new();
+    for pattern in patterns {
+        *all.entry(pattern.clone()).or_default() += 1;
+    }
+    let records = prepared.records.len() as f64;
+    let total_pairs = records * (records - 1.0) / 2.0;
+    parameters.lambda = fellegi_sunter::estimate_lambda(&parameters, &all, total_pairs, 200);
+    (parameters, iterations)
 }
 
 fn term_frequencies(config: &MatchConfig, prepared: &Prepared) -> Vec<HashMap<String, f64>> {
