@@ -22,10 +22,10 @@ pub enum Method {
         /// Maximum edit distances, lowest first.
         distances: Vec<usize>,
     },
-    /// Dates written `YYYYMMDD` or `YYYY-MM-DD`. Levels: exact; day and month swapped or one
-    /// digit different; same year and month or same year, month and day with the year one
-    /// digit off; else. A value that is not 8 digits after removing separators is compared
-    /// with edit distance 1 as the middle level.
+    /// Dates written `YYYYMMDD` or `YYYY-MM-DD`. Levels, best first: exact; day and month
+    /// swapped, or one digit changed, or two adjacent digits transposed; within 31 days;
+    /// within 366 days; within 10 years; else. A value that is not a valid date is compared by
+    /// its digits alone: exact, one edit, else.
     Date,
     /// Numbers. Levels: equal, then one level per absolute tolerance (ascending), else.
     Numeric {
@@ -41,7 +41,7 @@ impl Method {
             Method::Exact => 2,
             Method::JaroWinkler { thresholds } => thresholds.len() + 2,
             Method::Levenshtein { distances } => distances.len() + 2,
-            Method::Date => 4,
+            Method::Date => 6,
             Method::Numeric { tolerances } => tolerances.len() + 2,
         }
     }
@@ -62,8 +62,10 @@ impl Method {
             }
             Method::Levenshtein { distances } => format!("edit distance <= {}", distances[top - 1 - level]),
             Method::Date => match level {
-                2 => "swapped or one digit off".to_owned(),
-                _ => "same year and month".to_owned(),
+                4 => "swapped or one digit off".to_owned(),
+                3 => "within a month".to_owned(),
+                2 => "within a year".to_owned(),
+                _ => "within 10 years".to_owned(),
             },
             Method::Numeric { tolerances } => format!("within {}", tolerances[top - 1 - level]),
         }
@@ -113,24 +115,36 @@ impl Method {
 fn compare_dates(a: &str, b: &str) -> usize {
     let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
     let (x, y) = (digits(a), digits(b));
+    if x == y && !x.is_empty() {
+        return 5;
+    }
+    let close = strsim::osa_distance(&x, &y) == 1;
     if x.len() != 8 || y.len() != 8 {
-        return if strsim::osa_distance(a, b) <= 1 { 2 } else { 0 };
+        return if close { 4 } else { 0 };
     }
-    if x == y {
-        return 3;
-    }
-    let (year_x, month_x, day_x) = (&x[..4], &x[4..6], &x[6..]);
-    let (year_y, month_y, day_y) = (&y[..4], &y[4..6], &y[6..]);
-    let swapped = year_x == year_y && month_x == day_y && day_x == month_y;
+    let swapped = x[..4] == y[..4] && x[4..6] == y[6..] && x[6..] == y[4..6];
     let one_digit = x.bytes().zip(y.bytes()).filter(|(p, q)| p != q).count() == 1;
-    let transposed = strsim::osa_distance(&x, &y) == 1;
-    if swapped || one_digit || transposed {
-        return 2;
+    if swapped || one_digit || close {
+        return 4;
     }
-    if year_x == year_y && month_x == month_y {
-        return 1;
+    let (Some(day_x), Some(day_y)) = (day_number(&x), day_number(&y)) else {
+        return 0;
+    };
+    match day_x.abs_diff(day_y) {
+        0..=31 => 3,
+        32..=366 => 2,
+        367..=3653 => 1,
+        _ => 0,
     }
-    0
+}
+
+/// Returns the day number of a `YYYYMMDD` date, or `None` when it is not a valid date.
+fn day_number(digits: &str) -> Option<i64> {
+    let year: i16 = digits[..4].parse().ok()?;
+    let month: i8 = digits[4..6].parse().ok()?;
+    let day: i8 = digits[6..].parse().ok()?;
+    let date = jiff::civil::Date::new(year, month, day).ok()?;
+    Some(date.since(jiff::civil::Date::constant(1900, 1, 1)).ok()?.get_days().into())
 }
 
 #[cfg(test)]
@@ -151,7 +165,7 @@ mod tests {
         assert_eq!(method.levels(), 4);
         assert_eq!(method.compare("katherine", "katherine"), 3);
         assert_eq!(method.compare("katherine", "katharine"), 2);
-        assert_eq!(method.compare("jon", "john"), 1);
+        assert_eq!(method.compare("dwayne", "duane"), 1);
         assert_eq!(method.compare("katherine", "bob"), 0);
         assert_eq!(method.level_label(2), "jaro-winkler >= 0.92");
     }
@@ -169,15 +183,18 @@ mod tests {
 
     #[test]
     fn date_levels() {
-        assert_eq!(compare_dates("19870412", "19870412"), 3);
-        assert_eq!(compare_dates("19870412", "19871204"), 2, "day and month swapped");
-        assert_eq!(compare_dates("19870412", "19870413"), 2, "one digit off");
-        assert_eq!(compare_dates("19870412", "19870421"), 2, "two digits transposed");
-        assert_eq!(compare_dates("19870412", "19870430"), 1, "same year and month");
+        assert_eq!(compare_dates("19870412", "19870412"), 5);
+        assert_eq!(compare_dates("19870412", "19871204"), 4, "day and month swapped");
+        assert_eq!(compare_dates("19870412", "19870413"), 4, "one digit off");
+        assert_eq!(compare_dates("19870412", "19870421"), 4, "two digits transposed");
+        assert_eq!(compare_dates("19870412", "19870501"), 3, "within a month");
+        assert_eq!(compare_dates("19870412", "19880301"), 2, "within a year");
+        assert_eq!(compare_dates("19870412", "19800101"), 1, "within ten years");
         assert_eq!(compare_dates("19870412", "19650101"), 0);
-        assert_eq!(compare_dates("1987-04-12", "19870412"), 3, "separators are ignored");
-        assert_eq!(compare_dates("1987041", "1987041"), 3);
-        assert_eq!(compare_dates("1987041", "19870412"), 2, "malformed: edit distance 1");
+        assert_eq!(compare_dates("1987-04-12", "19870412"), 5, "separators are ignored");
+        assert_eq!(compare_dates("1987041", "1987041"), 5);
+        assert_eq!(compare_dates("1987041", "19870412"), 4, "malformed: one edit");
+        assert_eq!(compare_dates("19870231", "19860101"), 0, "invalid date: digits only");
     }
 
     #[test]
