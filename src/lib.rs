@@ -24,3 +24,8 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use model::{Conflict, Edge, Entity, EntityId, IdentifierKind, Node, NodeId, Tier};
 pub use store::Store;
+
+/// The README's code examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

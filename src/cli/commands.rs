@@ -171,6 +171,37 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
     Ok(())
 }
 
+pub fn match_records(path: &Path, config: Option<&Path>, mode: OutputMode) -> Result<()> {
+    let config = match config {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read matcher configuration {}", file.display()))?;
+            idgraph::matching::MatchConfig::from_toml(&text).map_err(|message| {
+                anyhow::anyhow!("invalid matcher configuration {}: {message}", file.display())
+            })?
+        }
+        None => idgraph::matching::MatchConfig::default(),
+    };
+    let mut store = open_existing(path)?;
+    let started = std::time::Instant::now();
+    let report = idgraph::matching::run(&mut store, &config)?;
+    let seconds = started.elapsed().as_secs_f64();
+    match mode {
+        OutputMode::Json => println!("{}", serde_json::to_string(&report)?),
+        OutputMode::Table => {
+            println!("records          {}", report.records);
+            println!("candidate pairs  {}", report.candidate_pairs);
+            for (rule, key, size) in &report.skipped_blocks {
+                println!("skipped block    {rule} = {key:?} ({size} records)");
+            }
+            println!("prior (lambda)   {:.3e}", report.lambda);
+            println!("links added      {}", report.edges);
+            println!("time             {seconds:.2} s");
+        }
+    }
+    Ok(())
+}
+
 pub fn query(path: &Path, statement: &str, mode: OutputMode) -> Result<()> {
     let store = open_existing(path)?;
     let statements = query::parse_script(statement).map_err(|error| anyhow::anyhow!("{}", error.render(statement)))?;

@@ -33,6 +33,18 @@ enum Command {
     },
     /// Load CSV or JSON Lines files into a store (created if missing).
     Ingest(commands::IngestArgs),
+    /// Find records that are likely the same person from their attributes (unsupervised
+    /// Fellegi-Sunter model) and link them with weighted evidence edges.
+    Match {
+        /// Store directory.
+        store: PathBuf,
+        /// Matcher configuration (TOML); the default for person records when missing.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output format of the report.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Run one statement and print its result.
     Query {
         /// Store directory.
@@ -131,6 +143,11 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { dir, seed } => commands::demo(&dir, seed),
         Command::Ingest(args) => commands::ingest(args),
+        Command::Match {
+            store,
+            config,
+            format,
+        } => commands::match_records(&store, config.as_deref(), format.into()),
         Command::Query {
             store,
             statement,
