@@ -184,7 +184,7 @@ pub fn match_records(path: &Path, config: Option<&Path>, mode: OutputMode) -> Re
     };
     let mut store = open_existing(path)?;
     let started = std::time::Instant::now();
-    let report = idgraph::matching::run(&mut store, &config)?;
+    let report = idgraph::matching::run(&mut store, &config, false)?;
     let seconds = started.elapsed().as_secs_f64();
     match mode {
         OutputMode::Json => println!("{}", serde_json::to_string(&report)?),

@@ -151,6 +151,10 @@ pub struct TrainedModel {
     pub parameters: Parameters,
     /// Per term-frequency comparison, the share of records holding each value.
     pub term_frequencies: Vec<HashMap<String, f64>>,
+    /// Node ids below this were all scored by an earlier run; a later run with the same model
+    /// scores only the pairs that involve a newer record.
+    #[serde(default)]
+    pub scored_below: NodeId,
 }
 
 /// What a matcher run found.
@@ -168,6 +172,10 @@ pub struct MatchReport {
     pub lambda: f64,
     /// Pairs at or above the threshold, added as edges.
     pub edges: usize,
+    /// Whether this run trained a new model; `false` when it reused the stored one.
+    pub trained: bool,
+    /// Candidate pairs scored: all of them after training, else only those with a new record.
+    pub scored_pairs: usize,
 }
 
 /// Column values of one record, lowercased, `None` when missing.
@@ -245,17 +253,24 @@ fn pattern(config: &MatchConfig, prepared: &Prepared, i: usize, j: usize) -> Pat
         .collect()
 }
 
-/// Trains the model on the store's records and adds an edge for every likely match.
+/// Scores candidate pairs and adds an edge for every likely match.
+///
+/// The first run, a run with a configuration that differs from the stored model's, and a run
+/// with `retrain` train a new model on all records and score every candidate pair. Otherwise
+/// the stored model is reused and only pairs that involve a record added since the last run
+/// are scored, through the same blocking rules.
 ///
 /// # Errors
 ///
 /// Fails on an invalid blocking rule and on store errors.
-pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
+pub fn run(store: &mut Store, config: &MatchConfig, retrain: bool) -> Result<MatchReport> {
+    let saved = store
+        .match_model()?
+        .filter(|model| !retrain && model.config == *config);
     let started = std::time::Instant::now();
     let prepared = prepare(store, config)?;
     tracing::debug!(elapsed = ?started.elapsed(), "loaded records for matching");
     let count = prepared.records.len();
-    let levels: Vec<usize> = config.comparisons.iter().map(|c| c.method.levels()).collect();
     let mut report = MatchReport {
         records: count,
         ..MatchReport::default()
@@ -273,55 +288,27 @@ pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
     report.candidate_pairs = pairs.len();
     tracing::debug!(elapsed = ?started.elapsed(), pairs = pairs.len(), "blocked");
 
-    // u from random pairs, which are almost all non-matches.
-    let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
-    let sample: Vec<(usize, usize)> = (0..config.random_pairs)
-        .map(|_| (random.random_range(0..count), random.random_range(0..count)))
-        .filter(|(i, j)| i != j)
-        .collect();
-    let u_counts = sample
-        .par_chunks(4096)
-        .map(|chunk| {
-            let mut counts: Vec<Vec<u64>> = levels.iter().map(|&n| vec![0; n]).collect();
-            for &(i, j) in chunk {
-                for (c, level) in pattern(config, &prepared, i, j).into_iter().enumerate() {
-                    if let Some(level) = level {
-                        counts[c][level as usize] += 1;
-                    }
-                }
-            }
-            counts
-        })
-        .reduce(
-            || levels.iter().map(|&n| vec![0; n]).collect(),
-            |mut total, part| {
-                for (t, p) in total.iter_mut().zip(part) {
-                    for (a, b) in t.iter_mut().zip(p) {
-                        *a += b;
-                    }
-                }
-                total
-            },
-        );
-    let u = fellegi_sunter::estimate_u(&levels, &u_counts);
-    tracing::debug!(elapsed = ?started.elapsed(), "estimated u");
-
-    // m and lambda by expectation-maximisation over the candidates' patterns.
-    let patterns: Vec<Pattern> = pairs
-        .par_iter()
-        .map(|&(i, j)| pattern(config, &prepared, i as usize, j as usize))
-        .collect();
-    let (parameters, iterations) = train_by_rule(config, &prepared, &candidates, &patterns, &levels, u);
-    report.iterations = iterations;
-    tracing::debug!(elapsed = ?started.elapsed(), iterations, "trained m");
-    report.lambda = parameters.lambda;
-
-    let term_frequencies = term_frequencies(config, &prepared);
-    let model = TrainedModel {
-        config: config.clone(),
-        parameters,
-        term_frequencies,
+    let (model, pairs, patterns) = match saved {
+        Some(model) => {
+            let (pairs, patterns): (Vec<(u32, u32)>, Vec<Pattern>) = pairs
+                .iter()
+                .filter(|&&(i, j)| {
+                    let newest = prepared.ids[i as usize].max(prepared.ids[j as usize]);
+                    newest >= model.scored_below
+                })
+                .map(|&(i, j)| ((i, j), pattern(config, &prepared, i as usize, j as usize)))
+                .unzip();
+            report.lambda = model.parameters.lambda;
+            (model, pairs, patterns)
+        }
+        None => {
+            report.trained = true;
+            let (model, patterns) = train_model(config, &prepared, &candidates, &mut report);
+            (model, pairs.clone(), patterns)
+        }
     };
+    report.scored_pairs = pairs.len();
+    tracing::debug!(elapsed = ?started.elapsed(), pairs = pairs.len(), "compared pairs");
 
     // Score every candidate and link the likely ones.
     let agreed_value = |i: u32, j: u32, c: usize| {
@@ -351,11 +338,76 @@ pub fn run(store: &mut Store, config: &MatchConfig) -> Result<MatchReport> {
         report.edges += 1;
     }
     tracing::debug!(elapsed = ?started.elapsed(), "scored and linked");
+    let mut model = model;
+    model.scored_below = writer.counters().next_node;
     writer.save_match_model(serde_json::to_vec(&model).map_err(|e| Error::corrupt("match model", e))?);
     writer.commit()?;
     store.flush()?;
     tracing::debug!(candidates = report.candidate_pairs, edges = report.edges, "matched records");
     Ok(report)
+}
+
+/// Trains a model on all records: `u` from random pairs, which are almost all non-matches,
+/// then `m` and `lambda` from the candidates. Returns it with the candidates' patterns.
+fn train_model(
+    config: &MatchConfig,
+    prepared: &Prepared,
+    candidates: &blocking::Candidates,
+    report: &mut MatchReport,
+) -> (TrainedModel, Vec<Pattern>) {
+    let count = prepared.records.len();
+    let levels: Vec<usize> = config.comparisons.iter().map(|c| c.method.levels()).collect();
+    let pairs = &candidates.pairs;
+    // u from random pairs, which are almost all non-matches.
+    let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let sample: Vec<(usize, usize)> = (0..config.random_pairs)
+        .map(|_| (random.random_range(0..count), random.random_range(0..count)))
+        .filter(|(i, j)| i != j)
+        .collect();
+    let u_counts = sample
+        .par_chunks(4096)
+        .map(|chunk| {
+            let mut counts: Vec<Vec<u64>> = levels.iter().map(|&n| vec![0; n]).collect();
+            for &(i, j) in chunk {
+                for (c, level) in pattern(config, prepared, i, j).into_iter().enumerate() {
+                    if let Some(level) = level {
+                        counts[c][level as usize] += 1;
+                    }
+                }
+            }
+            counts
+        })
+        .reduce(
+            || levels.iter().map(|&n| vec![0; n]).collect(),
+            |mut total, part| {
+                for (t, p) in total.iter_mut().zip(part) {
+                    for (a, b) in t.iter_mut().zip(p) {
+                        *a += b;
+                    }
+                }
+                total
+            },
+        );
+    let u = fellegi_sunter::estimate_u(&levels, &u_counts);
+
+    // m and lambda by expectation-maximisation over the candidates' patterns.
+    let patterns: Vec<Pattern> = pairs
+        .par_iter()
+        .map(|&(i, j)| pattern(config, prepared, i as usize, j as usize))
+        .collect();
+    let (parameters, iterations) = train_by_rule(config, prepared, candidates, &patterns, &levels, u);
+    report.iterations = iterations;
+    report.lambda = parameters.lambda;
+
+    let term_frequencies = term_frequencies(config, prepared);
+    let model = TrainedModel {
+        config: config.clone(),
+        parameters,
+        term_frequencies,
+        scored_below: 0,
+    };
+    (model, patterns)
+
 }
 
 /// Trains `m` with one expectation-maximisation session per blocking rule, on the pairs
