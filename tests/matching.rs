@@ -126,3 +126,49 @@ fn febrl3_new_records_scored_incrementally() {
     let third = matching::run(&mut store, &config, false).unwrap();
     assert_eq!(third.scored_pairs, 0);
 }
+
+/// Figures only: prints F1 for the datasets that are too slow or too large to check on each
+/// run. Run with `cargo test --release --test matching -- --ignored --nocapture`.
+#[test]
+#[ignore = "reports figures for docs/quality.md; slow in debug builds"]
+fn report_other_datasets() {
+    let Some(data) = data_dir() else { return };
+    let cases: [(&str, &str, &str, Option<&str>, Vec<&str>, &str); 3] = [
+        ("rldata/RLdata10000.csv", "record_id", "label_true", None, vec![], "rldata.toml"),
+        ("febrl/dataset2.csv", "rec_id", "rec_id", Some(r"rec-(\d+)-"), vec![], ""),
+        (
+            "splink_datasets/historical_figures_with_errors_50k.csv",
+            "unique_id",
+            "cluster",
+            None,
+            vec!["full_name", "first_and_surname"],
+            "historical_50k.toml",
+        ),
+    ];
+    for (file, key, truth, pattern, ignore, config) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mapping = Mapping {
+            source: "data".into(),
+            key: key.into(),
+            ignore: ignore.iter().map(|c| (*c).to_owned()).collect(),
+            ..Mapping::default()
+        };
+        let started = std::time::Instant::now();
+        ingest_file(&mut store, &data.join(file), &mapping, &IngestOptions::default()).unwrap();
+        let config = if config.is_empty() { MatchConfig::default() } else { config_file(config) };
+        let report = matching::run(&mut store, &config, false).unwrap();
+        let elapsed = started.elapsed();
+        let metrics = evaluate(&store, &Truth::new(truth, pattern).unwrap()).unwrap();
+        eprintln!(
+            "{file}: {elapsed:?}, {} candidates, P {:.4} R {:.4} F1 {:.4} (TP {} FP {} FN {})",
+            report.candidate_pairs,
+            metrics.precision,
+            metrics.recall,
+            metrics.f1,
+            metrics.true_positives,
+            metrics.false_positives,
+            metrics.false_negatives
+        );
+    }
+}

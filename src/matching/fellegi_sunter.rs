@@ -78,13 +78,14 @@ pub fn train(
     patterns: &HashMap<Pattern, u64>,
     levels: &[usize],
     u: Vec<Vec<f64>>,
+    initial_lambda: f64,
     max_iterations: usize,
     tolerance: f64,
 ) -> (Parameters, usize) {
     let mut parameters = Parameters {
         m: initial_m(levels),
         u,
-        lambda: 0.1,
+        lambda: initial_lambda.clamp(MIN_PROBABILITY, 0.5),
     };
     let total: f64 = patterns.values().map(|&n| n as f64).sum();
     if total == 0.0 {
@@ -207,7 +208,7 @@ mod tests {
         }
 
         let u = true_u.to_vec();
-        let (trained, iterations) = train(&patterns, &levels, u, 200, 1e-7);
+        let (trained, iterations) = train(&patterns, &levels, u, 0.1, 200, 1e-7);
         assert!(iterations > 1);
         assert!((trained.lambda - 0.2).abs() < 0.02, "lambda {}", trained.lambda);
         for (c, levels) in true_m.iter().enumerate() {

@@ -450,7 +450,10 @@ fn train_by_rule(
         if pairs == 0 {
             continue;
         }
-        let (session, used) = fellegi_sunter::train(&counts, levels, u.clone(), config.max_iterations, 1e-6);
+        // At most about one match per record is likely, which bounds the starting prior.
+        let initial_lambda = prepared.records.len() as f64 / pairs as f64;
+        let (session, used) =
+            fellegi_sunter::train(&counts, levels, u.clone(), initial_lambda, config.max_iterations, 1e-6);
         iterations += used;
         let expected_matches = session.lambda * pairs as f64;
         for c in (0..comparisons).filter(|&c| !blocked[c]) {
