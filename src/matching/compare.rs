@@ -2,6 +2,7 @@
 //! level, from 0 (disagree) up to the number of levels minus one (exact agreement), or `None`
 //! when either side is missing, which adds no evidence either way.
 
+use rapidfuzz::distance::{jaro_winkler, osa};
 use serde::{Deserialize, Serialize};
 
 /// How one attribute is compared.
@@ -80,19 +81,23 @@ impl Method {
         match self {
             Method::Exact => 0,
             Method::JaroWinkler { thresholds } => {
-                let similarity = strsim::jaro_winkler(a, b);
+                // The cutoff lets the similarity stop early on pairs below every threshold.
+                let lowest = thresholds.last().copied().unwrap_or(1.0);
+                let args = jaro_winkler::Args::default().score_cutoff(lowest);
+                let Some(similarity) = jaro_winkler::similarity_with_args(a.chars(), b.chars(), &args)
+                else {
+                    return 0;
+                };
                 thresholds
                     .iter()
                     .position(|&threshold| similarity >= threshold)
                     .map_or(0, |index| top - 1 - index)
             }
             Method::Levenshtein { distances } => {
-                // The length difference is a lower bound of the distance: skip hopeless pairs.
                 let max = distances.last().copied().unwrap_or(0);
-                if a.len().abs_diff(b.len()) > max * 4 && a.chars().count().abs_diff(b.chars().count()) > max {
+                let Some(distance) = osa_within(a, b, max) else {
                     return 0;
-                }
-                let distance = strsim::osa_distance(a, b);
+                };
                 distances
                     .iter()
                     .position(|&max| distance <= max)
@@ -111,6 +116,13 @@ impl Method {
     }
 }
 
+/// Returns the optimal string alignment distance of `a` and `b` (insertions, deletions,
+/// substitutions and adjacent transpositions), or `None` when it exceeds `max`.
+fn osa_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    let args = osa::Args::default().score_cutoff(max);
+    osa::distance_with_args(a.chars(), b.chars(), &args)
+}
+
 /// Compares two dates; see [`Method::Date`] for the levels.
 fn compare_dates(a: &str, b: &str) -> usize {
     let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
@@ -118,7 +130,7 @@ fn compare_dates(a: &str, b: &str) -> usize {
     if x == y && !x.is_empty() {
         return 5;
     }
-    let close = strsim::osa_distance(&x, &y) == 1;
+    let close = osa_within(&x, &y, 1).is_some();
     if x.len() != 8 || y.len() != 8 {
         return if close { 4 } else { 0 };
     }
