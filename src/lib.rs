@@ -16,6 +16,7 @@ pub mod matching;
 pub mod model;
 pub mod normalize;
 pub mod query;
+pub mod repl;
 pub mod qualify;
 pub mod resolve;
 pub mod store;

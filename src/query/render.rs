@@ -39,7 +39,7 @@ pub fn render(output: &QueryOutput, mode: OutputMode) -> String {
                 }
                 let mut printed = TextTable::new();
                 printed
-                    .load_preset(UTF8_FULL_CONDENSED)
+                    .load_style(UTF8_FULL_CONDENSED)
                     .set_content_arrangement(ContentArrangement::Disabled)
                     .set_header(&table.columns);
                 for row in &table.rows {
