@@ -17,6 +17,8 @@ Statements (end with ; to put several on one line):
                                       an entity's records, identifiers, score, tier, conflicts
   path email a@x.com to record web s-9
                                       the strongest evidence path between two nodes
+  explain record crm C-1 and record web s-9
+                                      why two records match or not (after `idgraph match`)
   conflicts [kind national_id] [limit 20]
                                       entities with conflicts
   stats                               store statistics

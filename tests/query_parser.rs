@@ -223,8 +223,8 @@ fn parse_statement_takes_one_statement() {
     let error = parse_statement("").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "line 1, column 1: expected a statement: `find`, `entity`, `path`, `conflicts` or \
-         `stats`, found end of input"
+        "line 1, column 1: expected a statement: `find`, `entity`, `path`, `explain`, \
+         `conflicts` or `stats`, found end of input"
     );
 
     assert_eq!(parse_statement(" stats ; -- done"), Ok(Statement::Stats));

@@ -54,6 +54,14 @@ pub enum Statement {
         /// Node the path ends at.
         to: NodeRef,
     },
+    /// `explain record S K and record S K`: why two records match or not, comparison by
+    /// comparison, under the stored match model.
+    Explain {
+        /// First record.
+        left: NodeRef,
+        /// Second record.
+        right: NodeRef,
+    },
     /// `conflicts [kind NAME] [limit N]`: list conflicts.
     Conflicts {
         /// Identifier kind that the conflicts must involve, or `None` for all kinds.
@@ -110,6 +118,7 @@ impl fmt::Display for Statement {
             Statement::Find(node) => write!(f, "find {node}"),
             Statement::Entity(entity) => write!(f, "entity {entity}"),
             Statement::Path { from, to } => write!(f, "path {from} to {to}"),
+            Statement::Explain { left, right } => write!(f, "explain {left} and {right}"),
             Statement::Conflicts { kind, limit } => {
                 f.write_str("conflicts")?;
                 if let Some(kind) = kind {

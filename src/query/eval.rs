@@ -65,6 +65,7 @@ pub fn execute(store: &Store, statement: &Statement) -> Result<QueryOutput> {
             show_entity(store, entity)
         }
         Statement::Path { from, to } => path(store, from, to),
+        Statement::Explain { left, right } => explain(store, left, right),
         Statement::Conflicts { kind, limit } => conflicts(store, kind.as_deref(), *limit),
         Statement::Stats => stats(store),
     }
@@ -351,6 +352,80 @@ fn path(store: &Store, from: &NodeRef, to: &NodeRef) -> Result<QueryOutput> {
     Ok(QueryOutput {
         tables: vec![table],
         json: json!({ "strength": strength, "steps": steps_json }),
+    })
+}
+
+/// Explains the match weight of two records under the stored match model.
+fn explain(store: &Store, left: &NodeRef, right: &NodeRef) -> Result<QueryOutput> {
+    let model = store.match_model()?.ok_or_else(|| {
+        Error::NotFound("a match model: run `idgraph match STORE` before `explain`".to_owned())
+    })?;
+    let mut records = Vec::new();
+    for node in [left, right] {
+        let id = resolve_node(store, node)?;
+        match load(store, id)? {
+            Node::Record(record) => records.push((id, record)),
+            Node::Identifier(_) => {
+                return Err(Error::NotFound(format!("a record named {node}")));
+            }
+        }
+    }
+    let ((left_id, a), (right_id, b)) = (&records[0], &records[1]);
+
+    let values = |record: &crate::model::RecordNode| -> Vec<Option<String>> {
+        let comparisons = &model.config.comparisons;
+        comparisons.iter().map(|c| record.attribute(&c.column).map(str::to_lowercase)).collect()
+    };
+    let (left_values, right_values) = (values(a), values(b));
+    let pattern: Vec<Option<u8>> = model
+        .config
+        .comparisons
+        .iter()
+        .enumerate()
+        .map(|(c, comparison)| match (&left_values[c], &right_values[c]) {
+            (Some(x), Some(y)) => Some(comparison.method.compare(x, y) as u8),
+            _ => None,
+        })
+        .collect();
+    let (weight, outcomes) = model.explain(&pattern, |c| {
+        left_values[c].as_deref().or(right_values[c].as_deref())
+    });
+    let probability = crate::matching::fellegi_sunter::probability(weight);
+
+    let mut table = Table::new("comparisons", &["comparison", "left", "right", "level", "weight"]);
+    let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
+    for (c, outcome) in outcomes.iter().enumerate() {
+        table.push(vec![
+            outcome.name.clone(),
+            shown(&left_values[c]),
+            shown(&right_values[c]),
+            outcome.level.clone(),
+            format!("{:+.2}", outcome.weight),
+        ]);
+    }
+    let prior = model.parameters.prior_weight();
+    let mut summary = Table::new("match", &["prior weight", "total weight", "probability", "linked"]);
+    let linked = a.edges.iter().any(|edge| edge.to == *right_id && edge.weight >= store.config().link_threshold);
+    summary.push(vec![
+        format!("{prior:+.2}"),
+        format!("{weight:+.2}"),
+        format!("{probability:.4}"),
+        if a.entity == b.entity { format!("same entity {}", a.entity) } else { "different entities".to_owned() },
+    ]);
+    let json = json!({
+        "left": left_id,
+        "right": right_id,
+        "prior_weight": prior,
+        "weight": weight,
+        "probability": probability,
+        "threshold": model.config.threshold,
+        "edge": linked,
+        "same_entity": a.entity == b.entity,
+        "comparisons": outcomes,
+    });
+    Ok(QueryOutput {
+        tables: vec![table, summary],
+        json,
     })
 }
 

@@ -8,10 +8,11 @@
 //!
 //! ```ebnf
 //! script = [ statement , { ";" , statement } , [ ";" ] ] ;
-//! statement = find | entity | path | conflicts | stats ;
+//! statement = find | entity | path | explain | conflicts | stats ;
 //! find = "find" , node ;
 //! entity = "entity" , ( entity id | "of" , node ) ;
 //! path = "path" , node , "to" , node ;
+//! explain = "explain" , record node , "and" , record node ;
 //! conflicts = "conflicts" , [ "kind" , kind name ] , [ "limit" , limit ] ;
 //! stats = "stats" ;
 //!
@@ -101,7 +102,8 @@ pub const MAX_FOUND_CHARS: usize = 40;
 /// [`ParseError::found`] when the input ended where a token was expected.
 const END_OF_INPUT: &str = "end of input";
 
-const EXPECTED_STATEMENT: &str = "a statement: `find`, `entity`, `path`, `conflicts` or `stats`";
+const EXPECTED_STATEMENT: &str =
+    "a statement: `find`, `entity`, `path`, `explain`, `conflicts` or `stats`";
 const EXPECTED_STATEMENT_END: &str = "`;` or end of input";
 const EXPECTED_END: &str = "end of input";
 const EXPECTED_NODE: &str = "a node: `record SOURCE KEY` or `KIND VALUE`";
@@ -109,6 +111,8 @@ const EXPECTED_SOURCE: &str = "a source name: a quoted string or a bare word";
 const EXPECTED_KEY: &str = "a record key: a quoted string or a bare word";
 const EXPECTED_ENTITY: &str = "an entity id or `of NODE`";
 const EXPECTED_TO: &str = "`to`";
+const EXPECTED_AND: &str = "`and`";
+const EXPECTED_RECORD: &str = "a record: `record SOURCE KEY`";
 const EXPECTED_KIND_NAME: &str = "a kind name: ASCII letters, digits and `_`";
 const EXPECTED_LIMIT: &str = "a limit: a whole number";
 const EXPECTED_ESCAPE: &str = r#"an escape sequence: `\\`, `\'`, `\"`, `\n` or `\t`"#;
@@ -394,11 +398,11 @@ fn statement_end(input: &str) -> PResult<'_, bool> {
     alt((char(';').map(|_| true), eof.map(|_| false))).parse(input)
 }
 
-/// statement = find | entity | path | conflicts | stats ;
+/// statement = find | entity | path | explain | conflicts | stats ;
 fn statement(input: &str) -> PResult<'_, Statement> {
     token(
         EXPECTED_STATEMENT,
-        alt((find, entity, path, conflicts, stats)),
+        alt((find, entity, path, explain, conflicts, stats)),
     )
     .parse(input)
 }
@@ -426,6 +430,17 @@ fn path(input: &str) -> PResult<'_, Statement> {
         cut((node, token(EXPECTED_TO, keyword("to")), node)),
     )
     .map(|(from, _, to)| Statement::Path { from, to })
+    .parse(input)
+}
+
+/// explain = "explain" , record node , "and" , record node ;
+fn explain(input: &str) -> PResult<'_, Statement> {
+    let record = || token(EXPECTED_RECORD, record_node);
+    preceded(
+        keyword("explain"),
+        cut((record(), token(EXPECTED_AND, keyword("and")), record())),
+    )
+    .map(|(left, _, right)| Statement::Explain { left, right })
     .parse(input)
 }
 
