@@ -27,8 +27,7 @@ fn febrl3_default_config() {
         ..Mapping::default()
     };
     ingest_file(&mut store, &data.join("febrl/dataset3.csv"), &mapping, &IngestOptions::default()).unwrap();
-    let mut config = MatchConfig::default();
-    config.blocking.push(vec!["soc_sec_id".into()]);
+    let config = MatchConfig::default();
     let started = std::time::Instant::now();
     let report = matching::run(&mut store, &config, false).unwrap();
     eprintln!("{report:?} in {:?}", started.elapsed());
@@ -50,8 +49,7 @@ fn febrl4_two_sources_default_config() {
         };
         ingest_file(&mut store, &data.join("febrl").join(file), &mapping, &IngestOptions::default()).unwrap();
     }
-    let mut config = MatchConfig::default();
-    config.blocking.push(vec!["soc_sec_id".into()]);
+    let config = MatchConfig::default();
     let started = std::time::Instant::now();
     let report = matching::run(&mut store, &config, false).unwrap();
     eprintln!("{report:?} in {:?}", started.elapsed());

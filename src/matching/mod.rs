@@ -95,6 +95,7 @@ impl Default for MatchConfig {
             vec!["soundex(surname)", "year(date_of_birth)"],
             vec!["soundex(given_name)", "suburb"],
             vec!["street_number", "postcode"],
+            vec!["soc_sec_id"],
         ];
         MatchConfig {
             threshold: 0.5,
