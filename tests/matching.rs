@@ -33,7 +33,7 @@ fn febrl3_default_config() {
     eprintln!("{report:?} in {:?}", started.elapsed());
     let metrics = evaluate(&store, &Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap()).unwrap();
     eprintln!("{metrics:?}");
-    assert!(metrics.f1 >= 0.99, "F1 {}", metrics.f1);
+    assert!(metrics.f1 >= 0.998, "F1 {}", metrics.f1);
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn febrl4_two_sources_default_config() {
     eprintln!("{report:?} in {:?}", started.elapsed());
     let metrics = evaluate(&store, &Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap()).unwrap();
     eprintln!("{metrics:?}");
-    assert!(metrics.f1 >= 0.99, "F1 {}", metrics.f1);
+    assert!(metrics.f1 >= 0.998, "F1 {}", metrics.f1);
 }
 
 fn config_file(name: &str) -> MatchConfig {
@@ -81,7 +81,7 @@ fn fake_1000_with_email_identifier() {
     eprintln!("{report:?}");
     let metrics = evaluate(&store, &Truth::new("cluster", None).unwrap()).unwrap();
     eprintln!("{metrics:?}");
-    assert!(metrics.f1 >= 0.85, "F1 {}", metrics.f1);
+    assert!(metrics.f1 >= 0.86, "F1 {}", metrics.f1);
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn febrl3_new_records_scored_incrementally() {
     assert!(second.scored_pairs < second.candidate_pairs / 2, "{second:?}");
 
     let metrics = evaluate(&store, &Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap()).unwrap();
-    assert!(metrics.f1 >= 0.99, "F1 {}", metrics.f1);
+    assert!(metrics.f1 >= 0.998, "F1 {}", metrics.f1);
 
     // A third run with nothing new scores nothing.
     let third = matching::run(&mut store, &config, false).unwrap();
