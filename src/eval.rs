@@ -64,7 +64,13 @@ where
     let predicted_pairs: u64 = predicted.values().map(|&n| pairs(n)).sum();
     let true_pairs: u64 = truth.values().map(|&n| pairs(n)).sum();
     let true_positives: u64 = cells.values().map(|&n| pairs(n)).sum();
-    let ratio = |num: u64, den: u64| if den == 0 { 1.0 } else { num as f64 / den as f64 };
+    let ratio = |num: u64, den: u64| {
+        if den == 0 {
+            1.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
     let precision = ratio(true_positives, predicted_pairs);
     let recall = ratio(true_positives, true_pairs);
     let f1 = if precision + recall == 0.0 {
@@ -203,6 +209,9 @@ mod tests {
     #[test]
     fn invalid_pattern_is_an_error() {
         let error = Truth::new("rec_id", Some("rec-(")).unwrap_err();
-        assert!(error.to_string().contains("invalid truth pattern"), "{error}");
+        assert!(
+            error.to_string().contains("invalid truth pattern"),
+            "{error}"
+        );
     }
 }

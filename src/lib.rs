@@ -15,9 +15,9 @@ pub mod ingest;
 pub mod matching;
 pub mod model;
 pub mod normalize;
+pub mod qualify;
 pub mod query;
 pub mod repl;
-pub mod qualify;
 pub mod resolve;
 pub mod store;
 

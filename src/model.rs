@@ -219,7 +219,12 @@ impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Conflict::UniqueKindViolated { kind, values } => {
-                write!(f, "{} values of unique kind {kind}: {}", values.len(), values.join(", "))
+                write!(
+                    f,
+                    "{} values of unique kind {kind}: {}",
+                    values.len(),
+                    values.join(", ")
+                )
             }
         }
     }

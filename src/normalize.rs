@@ -1025,7 +1025,11 @@ mod tests {
             assert_eq!(normalizer.attribute(raw), None, "{raw:?}");
         }
         for raw in ["0", "NA", "-", "test"] {
-            assert_eq!(normalizer.attribute(raw).as_deref(), Some(raw), "{raw:?} is a real value");
+            assert_eq!(
+                normalizer.attribute(raw).as_deref(),
+                Some(raw),
+                "{raw:?} is a real value"
+            );
         }
     }
 

@@ -37,7 +37,10 @@ pub(crate) fn qualify_entity(writer: &mut Writer<'_>, id: EntityId) -> Result<()
                 }
             }
             Node::Identifier(identifier) => {
-                if unique_kinds.iter().any(|kind| kind == identifier.kind.as_str()) {
+                if unique_kinds
+                    .iter()
+                    .any(|kind| kind == identifier.kind.as_str())
+                {
                     unique_values
                         .entry(identifier.kind.as_str().to_owned())
                         .or_default()
@@ -78,7 +81,10 @@ fn bottleneck(records: &[NodeId], edges: &mut [(NodeId, NodeId, f32)]) -> f32 {
         let next = index.len();
         index.entry(to).or_insert(next);
     }
-    let record_indices: Vec<usize> = records.iter().filter_map(|r| index.get(r).copied()).collect();
+    let record_indices: Vec<usize> = records
+        .iter()
+        .filter_map(|r| index.get(r).copied())
+        .collect();
     if record_indices.len() < records.len() {
         // A record without confident edges cannot be connected: the entity is not one piece.
         return 0.0;
@@ -139,7 +145,13 @@ mod tests {
     #[test]
     fn bottleneck_is_weakest_needed_link() {
         // Records 1 and 2 share identifier 10 (0.9 each); record 3 joins through 11 (0.6).
-        let mut edges = vec![(1, 10, 0.9), (2, 10, 0.9), (2, 11, 0.6), (3, 11, 0.6), (3, 12, 0.99)];
+        let mut edges = vec![
+            (1, 10, 0.9),
+            (2, 10, 0.9),
+            (2, 11, 0.6),
+            (3, 11, 0.6),
+            (3, 12, 0.99),
+        ];
         assert_eq!(bottleneck(&[1, 2, 3], &mut edges), 0.6);
     }
 

@@ -123,7 +123,10 @@ pub fn run(store: &Store) -> Result<(), rustyline::error::ReadlineError> {
         let _ = editor.load_history(path);
     }
     let mut session = Session::new(store);
-    println!("idgraph shell on {}; type .help for help", store.path().display());
+    println!(
+        "idgraph shell on {}; type .help for help",
+        store.path().display()
+    );
     loop {
         match editor.readline("idgraph> ") {
             Ok(line) => {

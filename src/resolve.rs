@@ -82,9 +82,10 @@ pub(crate) fn upsert_record(
     let (old_edges, kept_edges, old_entity) = {
         let record = writer.record_mut(record_id)?;
         let entity = (outcome == UpsertOutcome::Updated).then_some(record.entity);
-        let (identifier_edges, other_edges): (Vec<Edge>, Vec<Edge>) = std::mem::take(&mut record.edges)
-            .into_iter()
-            .partition(|edge| matches!(edge.evidence, Evidence::HasIdentifier(_)));
+        let (identifier_edges, other_edges): (Vec<Edge>, Vec<Edge>) =
+            std::mem::take(&mut record.edges)
+                .into_iter()
+                .partition(|edge| matches!(edge.evidence, Evidence::HasIdentifier(_)));
         (identifier_edges, other_edges, entity)
     };
 
@@ -92,7 +93,10 @@ pub(crate) fn upsert_record(
     let mut new_edges: BTreeMap<NodeId, Edge> = BTreeMap::new();
     for identifier in &prepared.identifiers {
         let identifier_id = attach_identifier(writer, identifier, record_id)?;
-        let weight = writer.store().config().kind_weight(identifier.kind.as_str());
+        let weight = writer
+            .store()
+            .config()
+            .kind_weight(identifier.kind.as_str());
         let previous = old_edges.iter().find(|edge| edge.to == identifier_id);
         let edge = new_edges.entry(identifier_id).or_insert_with(|| Edge {
             to: identifier_id,
@@ -273,7 +277,11 @@ pub(crate) fn split_entity(writer: &mut Writer<'_>, entity: EntityId) -> Result<
     let mut ids = Vec::new();
     for (index, part) in parts.into_iter().enumerate() {
         // The first part holds the oldest record, so it keeps the entity's id.
-        let id = if index == 0 { entity } else { writer.allocate_entity()? };
+        let id = if index == 0 {
+            entity
+        } else {
+            writer.allocate_entity()?
+        };
         for member in &part {
             set_entity(writer, member, Some(id))?;
         }

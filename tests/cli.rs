@@ -31,13 +31,29 @@ fn small_store(dir: &Path) -> PathBuf {
     let store = dir.join("store");
     idgraph()
         .args(["ingest", store.to_str().unwrap(), crm.to_str().unwrap()])
-        .args(["--source", "crm", "--key", "id", "--id", "email=email", "--id", "ssn=national_id"])
+        .args([
+            "--source",
+            "crm",
+            "--key",
+            "id",
+            "--id",
+            "email=email",
+            "--id",
+            "ssn=national_id",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("3 new records"));
     idgraph()
         .args(["ingest", store.to_str().unwrap(), web.to_str().unwrap()])
-        .args(["--key", "session", "--id", "email=email", "--id", "cookie=cookie"])
+        .args([
+            "--key",
+            "session",
+            "--id",
+            "email=email",
+            "--id",
+            "cookie=cookie",
+        ])
         .assert()
         .success();
     store
@@ -48,10 +64,20 @@ fn query_finds_identifier_entity() {
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
     let output = idgraph()
-        .args(["query", store.to_str().unwrap(), "entity of email \"ANN@x.com\"", "--format", "json"])
+        .args([
+            "query",
+            store.to_str().unwrap(),
+            "entity of email \"ANN@x.com\"",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["entity"]["records"], 2);
     assert_eq!(json["entity"]["tier"], "high");
@@ -97,7 +123,11 @@ fn path_shows_each_edge() {
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
     idgraph()
-        .args(["query", store.to_str().unwrap(), "path record crm 1 to record crm 2"])
+        .args([
+            "query",
+            store.to_str().unwrap(),
+            "path record crm 1 to record crm 2",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("has email"))
@@ -108,12 +138,26 @@ fn path_shows_each_edge() {
 fn run_script_stops_at_error() {
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
-    let good = write(dir.path(), "good.idq", "-- audit\nstats;\nfind record crm 1;\n");
+    let good = write(
+        dir.path(),
+        "good.idq",
+        "-- audit\nstats;\nfind record crm 1;\n",
+    );
     idgraph()
-        .args(["run", store.to_str().unwrap(), good.to_str().unwrap(), "--format", "json"])
+        .args([
+            "run",
+            store.to_str().unwrap(),
+            good.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
         .assert()
         .success();
-    let bad = write(dir.path(), "bad.idq", "stats;\nfind record crm 404;\nstats;\n");
+    let bad = write(
+        dir.path(),
+        "bad.idq",
+        "stats;\nfind record crm 404;\nstats;\n",
+    );
     idgraph()
         .args(["run", store.to_str().unwrap(), bad.to_str().unwrap()])
         .assert()
@@ -138,7 +182,10 @@ fn repl_reads_piped_lines() {
 fn export_lists_every_record() {
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
-    let output = idgraph().args(["export", store.to_str().unwrap()]).output().unwrap();
+    let output = idgraph()
+        .args(["export", store.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -148,7 +195,14 @@ fn export_lists_every_record() {
 
     let jsonl = dir.path().join("out.jsonl");
     idgraph()
-        .args(["export", store.to_str().unwrap(), "--format", "jsonl", "-o", jsonl.to_str().unwrap()])
+        .args([
+            "export",
+            store.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "-o",
+            jsonl.to_str().unwrap(),
+        ])
         .assert()
         .success();
     let text = std::fs::read_to_string(jsonl).unwrap();
@@ -162,17 +216,33 @@ fn export_lists_every_record() {
 #[test]
 fn ingest_bad_row_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "bad.csv", "id,email\n1,a@x.com\n2,b@x.com,extra\n");
+    let input = write(
+        dir.path(),
+        "bad.csv",
+        "id,email\n1,a@x.com\n2,b@x.com,extra\n",
+    );
     let store = dir.path().join("store");
     idgraph()
-        .args(["ingest", store.to_str().unwrap(), input.to_str().unwrap(), "--key", "id"])
+        .args([
+            "ingest",
+            store.to_str().unwrap(),
+            input.to_str().unwrap(),
+            "--key",
+            "id",
+        ])
         .args(["--id", "email=email"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("bad.csv:3"))
         .stderr(predicate::str::contains("3 fields, expected 2"));
     idgraph()
-        .args(["ingest", store.to_str().unwrap(), input.to_str().unwrap(), "--key", "id"])
+        .args([
+            "ingest",
+            store.to_str().unwrap(),
+            input.to_str().unwrap(),
+            "--key",
+            "id",
+        ])
         .args(["--id", "email=email", "--on-error", "skip"])
         .assert()
         .success()
@@ -182,7 +252,11 @@ fn ingest_bad_row_names_file_and_line() {
 #[test]
 fn ingest_mapping_file() {
     let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "people.csv", "pid;mail;when\np1;a@x.com;2024-05-01\n");
+    let input = write(
+        dir.path(),
+        "people.csv",
+        "pid;mail;when\np1;a@x.com;2024-05-01\n",
+    );
     let mapping = write(
         dir.path(),
         "people.toml",
@@ -204,9 +278,17 @@ fn ingest_mapping_file() {
 fn invalid_mapping_names_file() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "people.csv", "pid,mail\np1,a@x.com\n");
-    let mapping = write(dir.path(), "people.toml", "source = \"hr\"\nkey = \"pid\"\nkye = 1\n");
+    let mapping = write(
+        dir.path(),
+        "people.toml",
+        "source = \"hr\"\nkey = \"pid\"\nkye = 1\n",
+    );
     idgraph()
-        .args(["ingest", dir.path().join("store").to_str().unwrap(), input.to_str().unwrap()])
+        .args([
+            "ingest",
+            dir.path().join("store").to_str().unwrap(),
+            input.to_str().unwrap(),
+        ])
         .args(["--mapping", mapping.to_str().unwrap()])
         .assert()
         .failure()
@@ -218,14 +300,24 @@ fn invalid_mapping_names_file() {
 fn eval_febrl3_national_ids() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset3.csv");
     if !data.exists() {
-        assert!(std::env::var_os("CI").is_none(), "{} is missing under CI", data.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing under CI",
+            data.display()
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     idgraph()
         .args(["ingest", store.to_str().unwrap(), data.to_str().unwrap()])
-        .args(["--key", "rec_id", "--id", "soc_sec_id=national_id", "--no-progress"])
+        .args([
+            "--key",
+            "rec_id",
+            "--id",
+            "soc_sec_id=national_id",
+            "--no-progress",
+        ])
         .assert()
         .success();
     let output = idgraph()
@@ -233,7 +325,11 @@ fn eval_febrl3_national_ids() {
         .args(["--truth-pattern", r"rec-(\d+)-", "--format", "json"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metrics: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(metrics["precision"], 1.0);
     assert!(metrics["recall"].as_f64().unwrap() >= 0.85);
@@ -248,13 +344,20 @@ fn demo_builds_store_and_suggests_queries() {
         .args(["demo", "--dir", demo.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let text = String::from_utf8(first.stdout).unwrap();
     assert!(text.contains("Try:"), "{text}");
     assert!(text.contains("idgraph query"), "{text}");
 
     // Every suggested query runs.
-    for line in text.lines().filter(|line| line.trim_start().starts_with("idgraph query")) {
+    for line in text
+        .lines()
+        .filter(|line| line.trim_start().starts_with("idgraph query"))
+    {
         let statement = line.split('\'').nth(1).expect("statement in quotes");
         idgraph()
             .args(["query", demo.join("store").to_str().unwrap(), statement])
@@ -264,9 +367,16 @@ fn demo_builds_store_and_suggests_queries() {
 
     // A second run rebuilds the same store.
     let export = |demo: &Path| {
-        idgraph().args(["export", demo.join("store").to_str().unwrap()]).output().unwrap().stdout
+        idgraph()
+            .args(["export", demo.join("store").to_str().unwrap()])
+            .output()
+            .unwrap()
+            .stdout
     };
     let before = export(&demo);
-    idgraph().args(["demo", "--dir", demo.to_str().unwrap()]).assert().success();
+    idgraph()
+        .args(["demo", "--dir", demo.to_str().unwrap()])
+        .assert()
+        .success();
     assert_eq!(export(&demo), before);
 }

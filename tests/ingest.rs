@@ -24,7 +24,10 @@ fn crm_mapping() -> Mapping {
 }
 
 fn entity_of(store: &Store, source: &str, key: &str) -> u32 {
-    let id = store.find_record(source, key).unwrap().expect("record is stored");
+    let id = store
+        .find_record(source, key)
+        .unwrap()
+        .expect("record is stored");
     store.node(id).unwrap().unwrap().entity().unwrap()
 }
 
@@ -37,7 +40,13 @@ fn csv_rows_become_records() {
         b"id,name,email,ssn\n1,Ann,ann@x.com,111-22-3333\n2,Ann L,ANN@X.COM ,\n3,Bob,bob@x.com,\n",
     );
     let mut store = Store::open(dir.path().join("store")).unwrap();
-    let report = ingest_file(&mut store, &input, &crm_mapping(), &IngestOptions::default()).unwrap();
+    let report = ingest_file(
+        &mut store,
+        &input,
+        &crm_mapping(),
+        &IngestOptions::default(),
+    )
+    .unwrap();
     assert_eq!(report.inserted, 3);
     assert_eq!(report.rows, 3);
     assert_eq!(entity_of(&store, "crm", "1"), entity_of(&store, "crm", "2"));
@@ -47,13 +56,21 @@ fn csv_rows_become_records() {
         panic!("node {id} is not a record");
     };
     assert_eq!(record.attribute("name"), Some("Ann"));
-    assert_eq!(record.attribute("email"), None, "identifier columns are not attributes");
+    assert_eq!(
+        record.attribute("email"),
+        None,
+        "identifier columns are not attributes"
+    );
 }
 
 #[test]
 fn wrong_column_count_stops_with_line() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write(dir.path(), "good.csv", b"id,name,email,ssn\n1,Ann,ann@x.com,\n");
+    let good = write(
+        dir.path(),
+        "good.csv",
+        b"id,name,email,ssn\n1,Ann,ann@x.com,\n",
+    );
     let bad = write(
         dir.path(),
         "bad.csv",
@@ -87,18 +104,44 @@ fn skip_counts_bad_rows() {
     let report = ingest_file(&mut store, &input, &crm_mapping(), &options).unwrap();
     assert_eq!(report.skipped, 2);
     assert_eq!(report.inserted, 2);
-    assert!(report.messages.iter().any(|m| m.contains("crm.csv:3") && m.contains("UTF-8")));
-    assert!(report.messages.iter().any(|m| m.contains("crm.csv:4") && m.contains("3 fields")));
+    assert!(
+        report
+            .messages
+            .iter()
+            .any(|m| m.contains("crm.csv:3") && m.contains("UTF-8"))
+    );
+    assert!(
+        report
+            .messages
+            .iter()
+            .any(|m| m.contains("crm.csv:4") && m.contains("3 fields"))
+    );
 }
 
 #[test]
 fn reingest_does_not_duplicate() {
     let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "crm.csv", b"id,name,email,ssn\n1,Ann,ann@x.com,\n2,Bo,b@x.com,\n");
+    let input = write(
+        dir.path(),
+        "crm.csv",
+        b"id,name,email,ssn\n1,Ann,ann@x.com,\n2,Bo,b@x.com,\n",
+    );
     let mut store = Store::open(dir.path().join("store")).unwrap();
-    ingest_file(&mut store, &input, &crm_mapping(), &IngestOptions::default()).unwrap();
+    ingest_file(
+        &mut store,
+        &input,
+        &crm_mapping(),
+        &IngestOptions::default(),
+    )
+    .unwrap();
     let entity = entity_of(&store, "crm", "1");
-    let report = ingest_file(&mut store, &input, &crm_mapping(), &IngestOptions::default()).unwrap();
+    let report = ingest_file(
+        &mut store,
+        &input,
+        &crm_mapping(),
+        &IngestOptions::default(),
+    )
+    .unwrap();
     assert_eq!(report.updated, 2);
     assert_eq!(store.counters().records, 2);
     assert_eq!(store.counters().identifiers, 2);
@@ -115,7 +158,13 @@ fn placeholders_never_link() {
         b"id,name,email,ssn\n1,A,unknown,000-00-0000\n2,B,n/a,000-00-0000\n3,C,,?\n4,D,null,none\n",
     );
     let mut store = Store::open(dir.path().join("store")).unwrap();
-    let report = ingest_file(&mut store, &input, &crm_mapping(), &IngestOptions::default()).unwrap();
+    let report = ingest_file(
+        &mut store,
+        &input,
+        &crm_mapping(),
+        &IngestOptions::default(),
+    )
+    .unwrap();
     assert_eq!(report.placeholders, 8);
     assert_eq!(store.counters().identifiers, 0);
     assert_eq!(store.counters().entities, 4);
@@ -136,17 +185,29 @@ fn jsonl_with_arrays_and_nulls() {
     let report = ingest_file(&mut store, &input, &mapping, &IngestOptions::default()).unwrap();
     assert_eq!(report.inserted, 2);
     assert_eq!(store.counters().identifiers, 2);
-    assert_eq!(entity_of(&store, "web", "s1"), entity_of(&store, "web", "s2"));
+    assert_eq!(
+        entity_of(&store, "web", "s1"),
+        entity_of(&store, "web", "s2")
+    );
 }
 
 #[test]
 fn invalid_json_names_line() {
     let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "web.jsonl", b"{\"id\": \"s1\"}\n{\"id\": \"s2\",\n");
+    let input = write(
+        dir.path(),
+        "web.jsonl",
+        b"{\"id\": \"s1\"}\n{\"id\": \"s2\",\n",
+    );
     let mut store = Store::open(dir.path().join("store")).unwrap();
-    let error = ingest_file(&mut store, &input, &crm_mapping(), &IngestOptions::default())
-        .unwrap_err()
-        .to_string();
+    let error = ingest_file(
+        &mut store,
+        &input,
+        &crm_mapping(),
+        &IngestOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("web.jsonl:2: invalid JSON"), "{error}");
     assert!(store.find_record("crm", "s1").unwrap().is_some());
 }
@@ -156,10 +217,18 @@ fn missing_column_lists_header() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "crm.csv", b"id,name,mail\n1,Ann,a@x.com\n");
     let mut store = Store::open(dir.path().join("store")).unwrap();
-    let error = ingest_file(&mut store, &input, &crm_mapping(), &IngestOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("column \"email\" is not in the header"), "{error}");
+    let error = ingest_file(
+        &mut store,
+        &input,
+        &crm_mapping(),
+        &IngestOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("column \"email\" is not in the header"),
+        "{error}"
+    );
     assert!(error.contains("id, name, mail"), "{error}");
 }
 
@@ -179,5 +248,8 @@ fn febrl_style_spaces_after_commas() {
         ..Mapping::default()
     };
     ingest_file(&mut store, &input, &mapping, &IngestOptions::default()).unwrap();
-    assert_eq!(entity_of(&store, "febrl", "rec-1-org"), entity_of(&store, "febrl", "rec-1-dup-0"));
+    assert_eq!(
+        entity_of(&store, "febrl", "rec-1-org"),
+        entity_of(&store, "febrl", "rec-1-dup-0")
+    );
 }

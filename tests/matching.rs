@@ -12,7 +12,11 @@ fn data_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    assert!(std::env::var_os("CI").is_none(), "dataset folder {} is missing under CI", dir.display());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "dataset folder {} is missing under CI",
+        dir.display()
+    );
     None
 }
 
@@ -26,7 +30,13 @@ fn febrl3_default_config() {
         key: "rec_id".into(),
         ..Mapping::default()
     };
-    ingest_file(&mut store, &data.join("febrl/dataset3.csv"), &mapping, &IngestOptions::default()).unwrap();
+    ingest_file(
+        &mut store,
+        &data.join("febrl/dataset3.csv"),
+        &mapping,
+        &IngestOptions::default(),
+    )
+    .unwrap();
     let config = MatchConfig::default();
     let started = std::time::Instant::now();
     let report = matching::run(&mut store, &config, false).unwrap();
@@ -47,7 +57,13 @@ fn febrl4_two_sources_default_config() {
             key: "rec_id".into(),
             ..Mapping::default()
         };
-        ingest_file(&mut store, &data.join("febrl").join(file), &mapping, &IngestOptions::default()).unwrap();
+        ingest_file(
+            &mut store,
+            &data.join("febrl").join(file),
+            &mapping,
+            &IngestOptions::default(),
+        )
+        .unwrap();
     }
     let config = MatchConfig::default();
     let started = std::time::Instant::now();
@@ -59,7 +75,9 @@ fn febrl4_two_sources_default_config() {
 }
 
 fn config_file(name: &str) -> MatchConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/matching").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/matching")
+        .join(name);
     MatchConfig::from_toml(&std::fs::read_to_string(&path).unwrap())
         .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
@@ -73,10 +91,20 @@ fn fake_1000_with_email_identifier() {
         source: "fake".into(),
         key: "unique_id".into(),
         identifiers: [("email".to_owned(), "email".to_owned())].into(),
-        attributes: Some(["first_name", "surname", "dob", "city", "email", "cluster"].map(String::from).to_vec()),
+        attributes: Some(
+            ["first_name", "surname", "dob", "city", "email", "cluster"]
+                .map(String::from)
+                .to_vec(),
+        ),
         ..Mapping::default()
     };
-    ingest_file(&mut store, &data.join("splink_datasets/fake_1000.csv"), &mapping, &IngestOptions::default()).unwrap();
+    ingest_file(
+        &mut store,
+        &data.join("splink_datasets/fake_1000.csv"),
+        &mapping,
+        &IngestOptions::default(),
+    )
+    .unwrap();
     let report = matching::run(&mut store, &config_file("fake_1000.toml"), false).unwrap();
     eprintln!("{report:?}");
     let metrics = evaluate(&store, &Truth::new("cluster", None).unwrap()).unwrap();
@@ -115,7 +143,10 @@ fn febrl3_new_records_scored_incrementally() {
     ingest_file(&mut store, &files[1], &mapping, &IngestOptions::default()).unwrap();
     let second = matching::run(&mut store, &config, false).unwrap();
     assert!(!second.trained, "the stored model is reused");
-    assert!(second.scored_pairs < second.candidate_pairs / 2, "{second:?}");
+    assert!(
+        second.scored_pairs < second.candidate_pairs / 2,
+        "{second:?}"
+    );
 
     let metrics = evaluate(&store, &Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap()).unwrap();
     assert!(metrics.f1 >= 0.998, "F1 {}", metrics.f1);
@@ -132,8 +163,22 @@ fn febrl3_new_records_scored_incrementally() {
 fn report_other_datasets() {
     let Some(data) = data_dir() else { return };
     let cases: [(&str, &str, &str, Option<&str>, Vec<&str>, &str); 3] = [
-        ("rldata/RLdata10000.csv", "record_id", "label_true", None, vec![], "rldata.toml"),
-        ("febrl/dataset2.csv", "rec_id", "rec_id", Some(r"rec-(\d+)-"), vec![], ""),
+        (
+            "rldata/RLdata10000.csv",
+            "record_id",
+            "label_true",
+            None,
+            vec![],
+            "rldata.toml",
+        ),
+        (
+            "febrl/dataset2.csv",
+            "rec_id",
+            "rec_id",
+            Some(r"rec-(\d+)-"),
+            vec![],
+            "",
+        ),
         (
             "splink_datasets/historical_figures_with_errors_50k.csv",
             "unique_id",
@@ -153,8 +198,18 @@ fn report_other_datasets() {
             ..Mapping::default()
         };
         let started = std::time::Instant::now();
-        ingest_file(&mut store, &data.join(file), &mapping, &IngestOptions::default()).unwrap();
-        let config = if config.is_empty() { MatchConfig::default() } else { config_file(config) };
+        ingest_file(
+            &mut store,
+            &data.join(file),
+            &mapping,
+            &IngestOptions::default(),
+        )
+        .unwrap();
+        let config = if config.is_empty() {
+            MatchConfig::default()
+        } else {
+            config_file(config)
+        };
         let report = matching::run(&mut store, &config, false).unwrap();
         let elapsed = started.elapsed();
         let metrics = evaluate(&store, &Truth::new(truth, pattern).unwrap()).unwrap();

@@ -44,7 +44,11 @@ fn ingest(store: &mut Store, file: &Path, mapping: &Mapping) {
 
 fn check(metrics: &PairwiseMetrics, min_precision: f64, min_recall: f64) {
     eprintln!("{metrics:?}");
-    assert!(metrics.precision >= min_precision, "precision {}", metrics.precision);
+    assert!(
+        metrics.precision >= min_precision,
+        "precision {}",
+        metrics.precision
+    );
     assert!(metrics.recall >= min_recall, "recall {}", metrics.recall);
 }
 
@@ -86,7 +90,11 @@ fn fake_1000_emails() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     let fake = mapping("fake", "unique_id", &[("email", "email")]);
-    ingest(&mut store, &data.join("splink_datasets/fake_1000.csv"), &fake);
+    ingest(
+        &mut store,
+        &data.join("splink_datasets/fake_1000.csv"),
+        &fake,
+    );
 
     let metrics = evaluate(&store, &Truth::new("cluster", None).unwrap()).unwrap();
     assert_eq!(metrics.true_pairs, 2031);

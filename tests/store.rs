@@ -14,7 +14,10 @@ fn record(source: &str, key: &str, identifiers: &[(&str, &str)]) -> RecordInput 
 }
 
 fn entity_of(store: &Store, source: &str, key: &str) -> u32 {
-    let id = store.find_record(source, key).unwrap().expect("record is stored");
+    let id = store
+        .find_record(source, key)
+        .unwrap()
+        .expect("record is stored");
     store.node(id).unwrap().unwrap().entity().unwrap()
 }
 
@@ -32,11 +35,18 @@ fn shared_email_links_records() {
     store
         .upsert([
             record("crm", "1", &[("email", "ann@example.com")]),
-            record("web", "s1", &[("email", "ann@example.com"), ("cookie", "c-1")]),
+            record(
+                "web",
+                "s1",
+                &[("email", "ann@example.com"), ("cookie", "c-1")],
+            ),
             record("crm", "2", &[("email", "bob@example.com")]),
         ])
         .unwrap();
-    assert_eq!(entity_of(&store, "crm", "1"), entity_of(&store, "web", "s1"));
+    assert_eq!(
+        entity_of(&store, "crm", "1"),
+        entity_of(&store, "web", "s1")
+    );
     assert_ne!(entity_of(&store, "crm", "1"), entity_of(&store, "crm", "2"));
     assert_eq!(store.counters().records, 3);
     assert_eq!(store.counters().entities, 2);
@@ -49,8 +59,16 @@ fn reopen_gives_same_graph() {
         let mut store = Store::open(dir.path()).unwrap();
         store
             .upsert([
-                record("crm", "1", &[("email", "a@x.com"), ("national_id", "111-22-333")]),
-                record("crm", "2", &[("email", "a@x.com"), ("national_id", "999-88-777")]),
+                record(
+                    "crm",
+                    "1",
+                    &[("email", "a@x.com"), ("national_id", "111-22-333")],
+                ),
+                record(
+                    "crm",
+                    "2",
+                    &[("email", "a@x.com"), ("national_id", "999-88-777")],
+                ),
                 record("web", "s", &[("cookie", "k1")]),
             ])
             .unwrap();
@@ -66,7 +84,9 @@ fn reopen_gives_same_graph() {
 fn same_key_updates_record() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.upsert([record("crm", "1", &[("email", "a@x.com")])]).unwrap();
+    store
+        .upsert([record("crm", "1", &[("email", "a@x.com")])])
+        .unwrap();
     let report = store
         .upsert([record("crm", "1", &[("email", "a@x.com")]).attribute("city", "Oslo")])
         .unwrap();
@@ -87,9 +107,15 @@ fn same_key_updates_record() {
 fn merge_keeps_older_entity_id() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.upsert([record("crm", "old", &[("email", "a@x.com")])]).unwrap();
-    store.upsert([record("crm", "other", &[("email", "z@x.com")])]).unwrap();
-    store.upsert([record("crm", "new", &[("phone_hash", "p1")])]).unwrap();
+    store
+        .upsert([record("crm", "old", &[("email", "a@x.com")])])
+        .unwrap();
+    store
+        .upsert([record("crm", "other", &[("email", "z@x.com")])])
+        .unwrap();
+    store
+        .upsert([record("crm", "new", &[("phone_hash", "p1")])])
+        .unwrap();
     let old = entity_of(&store, "crm", "old");
     let other = entity_of(&store, "crm", "other");
     let new = entity_of(&store, "crm", "new");
@@ -97,7 +123,11 @@ fn merge_keeps_older_entity_id() {
 
     // A record carrying both identifiers merges the two entities into the older one.
     store
-        .upsert([record("web", "bridge", &[("email", "a@x.com"), ("phone_hash", "p1")])])
+        .upsert([record(
+            "web",
+            "bridge",
+            &[("email", "a@x.com"), ("phone_hash", "p1")],
+        )])
         .unwrap();
     assert_eq!(entity_of(&store, "crm", "new"), old);
     assert_eq!(entity_of(&store, "web", "bridge"), old);
@@ -121,7 +151,9 @@ fn removed_identifier_splits_entity() {
     assert_eq!(entity_of(&store, "crm", "c"), first);
 
     // b drops a@x.com: a is alone, b and c stay together; a is the oldest, so it keeps the id.
-    store.upsert([record("crm", "b", &[("email", "b@x.com")])]).unwrap();
+    store
+        .upsert([record("crm", "b", &[("email", "b@x.com")])])
+        .unwrap();
     assert_eq!(entity_of(&store, "crm", "a"), first);
     assert_ne!(entity_of(&store, "crm", "b"), first);
     assert_eq!(entity_of(&store, "crm", "b"), entity_of(&store, "crm", "c"));
@@ -134,16 +166,30 @@ fn unique_kind_conflict_lowers_tier() {
     let mut store = Store::open(dir.path()).unwrap();
     store
         .upsert([
-            record("crm", "1", &[("email", "a@x.com"), ("national_id", "123456789")]),
-            record("crm", "2", &[("email", "a@x.com"), ("national_id", "987654321")]),
+            record(
+                "crm",
+                "1",
+                &[("email", "a@x.com"), ("national_id", "123456789")],
+            ),
+            record(
+                "crm",
+                "2",
+                &[("email", "a@x.com"), ("national_id", "987654321")],
+            ),
         ])
         .unwrap();
-    let entity = store.entity(entity_of(&store, "crm", "1")).unwrap().unwrap();
+    let entity = store
+        .entity(entity_of(&store, "crm", "1"))
+        .unwrap()
+        .unwrap();
     assert_eq!(entity.tier, Tier::Low);
     assert_eq!(entity.conflicts.len(), 1);
     let Conflict::UniqueKindViolated { kind, values } = &entity.conflicts[0];
     assert_eq!(kind.as_str(), "national_id");
-    assert_eq!(values, &vec!["123456789".to_owned(), "987654321".to_owned()]);
+    assert_eq!(
+        values,
+        &vec!["123456789".to_owned(), "987654321".to_owned()]
+    );
 }
 
 #[test]
@@ -151,7 +197,10 @@ fn weak_kind_does_not_link() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     store
-        .upsert([record("web", "1", &[("ip", "10.0.0.1")]), record("web", "2", &[("ip", "10.0.0.1")])])
+        .upsert([
+            record("web", "1", &[("ip", "10.0.0.1")]),
+            record("web", "2", &[("ip", "10.0.0.1")]),
+        ])
         .unwrap();
     assert_ne!(entity_of(&store, "web", "1"), entity_of(&store, "web", "2"));
     let ip = store
@@ -165,10 +214,18 @@ fn weak_kind_does_not_link() {
 fn unrelated_ingest_keeps_entity_ids() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.upsert([record("crm", "1", &[("email", "a@x.com")])]).unwrap();
+    store
+        .upsert([record("crm", "1", &[("email", "a@x.com")])])
+        .unwrap();
     let before = entity_of(&store, "crm", "1");
     store
-        .upsert((0..50).map(|i| record("crm", &format!("u{i}"), &[("email", &format!("u{i}@x.com"))])))
+        .upsert((0..50).map(|i| {
+            record(
+                "crm",
+                &format!("u{i}"),
+                &[("email", &format!("u{i}@x.com"))],
+            )
+        }))
         .unwrap();
     assert_eq!(entity_of(&store, "crm", "1"), before);
 }
@@ -182,7 +239,9 @@ fn incremental_equals_from_scratch() {
     // updates that move records between identifiers.
     let mut state: u64 = 42;
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as usize
     };
     let mut latest: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -190,7 +249,9 @@ fn incremental_equals_from_scratch() {
         let mut batch = Vec::new();
         for _ in 0..15 {
             let key = format!("r{}", next() % 60);
-            let emails: Vec<String> = (0..next() % 3).map(|_| format!("e{}@x.com", next() % 40)).collect();
+            let emails: Vec<String> = (0..next() % 3)
+                .map(|_| format!("e{}@x.com", next() % 40))
+                .collect();
             let pairs: Vec<(&str, &str)> = emails.iter().map(|e| ("email", e.as_str())).collect();
             batch.push(record("crm", &key, &pairs));
             latest.insert(key, emails);
@@ -227,10 +288,17 @@ fn incremental_equals_from_scratch() {
 
         let mut actual: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
         for key in &keys {
-            actual.entry(entity_of(&store, "crm", key)).or_default().insert(key.as_str());
+            actual
+                .entry(entity_of(&store, "crm", key))
+                .or_default()
+                .insert(key.as_str());
         }
         let actual: BTreeSet<BTreeSet<&str>> = actual.into_values().collect();
         assert_eq!(actual, expected, "partition differs after round {round}");
-        assert_eq!(store.counters().entities as usize, expected.len(), "entity count after round {round}");
+        assert_eq!(
+            store.counters().entities as usize,
+            expected.len(),
+            "entity count after round {round}"
+        );
     }
 }

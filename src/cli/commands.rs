@@ -96,13 +96,18 @@ fn build_mapping(args: &IngestArgs, file: &Path) -> Result<Mapping> {
         mapping.key = key.clone();
     }
     if mapping.key.is_empty() {
-        bail!("no key column for {}: pass --key COLUMN or a --mapping file", file.display());
+        bail!(
+            "no key column for {}: pass --key COLUMN or a --mapping file",
+            file.display()
+        );
     }
     for pair in &args.identifiers {
         let Some((column, kind)) = pair.split_once('=') else {
             bail!("--id {pair:?} is invalid: write COLUMN=KIND, such as --id email=email");
         };
-        mapping.identifiers.insert(column.trim().to_owned(), kind.trim().to_owned());
+        mapping
+            .identifiers
+            .insert(column.trim().to_owned(), kind.trim().to_owned());
     }
     if !args.attributes.is_empty() {
         mapping.attributes = Some(args.attributes.clone());
@@ -123,8 +128,9 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read configuration {}", path.display()))?;
-            let config = Config::from_toml(&text)
-                .map_err(|message| anyhow::anyhow!("invalid configuration {}: {message}", path.display()))?;
+            let config = Config::from_toml(&text).map_err(|message| {
+                anyhow::anyhow!("invalid configuration {}: {message}", path.display())
+            })?;
             Some(config)
         }
         None => None,
@@ -177,7 +183,10 @@ pub fn match_records(path: &Path, config: Option<&Path>, mode: OutputMode) -> Re
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read matcher configuration {}", file.display()))?;
             idgraph::matching::MatchConfig::from_toml(&text).map_err(|message| {
-                anyhow::anyhow!("invalid matcher configuration {}: {message}", file.display())
+                anyhow::anyhow!(
+                    "invalid matcher configuration {}: {message}",
+                    file.display()
+                )
             })?
         }
         None => idgraph::matching::MatchConfig::default(),
@@ -204,7 +213,8 @@ pub fn match_records(path: &Path, config: Option<&Path>, mode: OutputMode) -> Re
 
 pub fn query(path: &Path, statement: &str, mode: OutputMode) -> Result<()> {
     let store = open_existing(path)?;
-    let statements = query::parse_script(statement).map_err(|error| anyhow::anyhow!("{}", error.render(statement)))?;
+    let statements = query::parse_script(statement)
+        .map_err(|error| anyhow::anyhow!("{}", error.render(statement)))?;
     let mut stdout = std::io::stdout().lock();
     for statement in &statements {
         let output = query::execute(&store, statement)?;
@@ -219,7 +229,8 @@ pub fn run_script(path: &Path, file: &Path, mode: OutputMode) -> Result<()> {
     if file == Path::new("-") {
         std::io::stdin().lock().read_to_string(&mut script)?;
     } else {
-        script = std::fs::read_to_string(file).with_context(|| format!("cannot read script {}", file.display()))?;
+        script = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read script {}", file.display()))?;
     }
     let statements = query::parse_script(&script)
         .map_err(|error| anyhow::anyhow!("{}: {}", file.display(), error.render(&script)))?;
@@ -322,9 +333,18 @@ pub fn eval(path: &Path, column: &str, pattern: Option<&str>, mode: OutputMode) 
     match mode {
         OutputMode::Json => println!("{}", serde_json::to_string(&metrics)?),
         OutputMode::Table => {
-            println!("records      {} ({} without a label, left out)", metrics.records, metrics.unlabelled);
-            println!("entities     {} (true: {})", metrics.entities, metrics.labels);
-            println!("pairs        predicted {}, true {}", metrics.predicted_pairs, metrics.true_pairs);
+            println!(
+                "records      {} ({} without a label, left out)",
+                metrics.records, metrics.unlabelled
+            );
+            println!(
+                "entities     {} (true: {})",
+                metrics.entities, metrics.labels
+            );
+            println!(
+                "pairs        predicted {}, true {}",
+                metrics.predicted_pairs, metrics.true_pairs
+            );
             println!(
                 "counts       TP {}, FP {}, FN {}",
                 metrics.true_positives, metrics.false_positives, metrics.false_negatives
@@ -348,14 +368,19 @@ pub fn demo(dir: &Path, seed: u64) -> Result<()> {
                 store_path.display()
             );
         }
-        std::fs::remove_dir_all(&store_path)
-            .with_context(|| format!("cannot remove the old demo store {}", store_path.display()))?;
+        std::fs::remove_dir_all(&store_path).with_context(|| {
+            format!("cannot remove the old demo store {}", store_path.display())
+        })?;
     }
     let sources = idgraph::demo::write_sample(&data, seed)
         .with_context(|| format!("cannot write the demo data to {}", data.display()))?;
     let mut store = Store::open(&store_path)?;
     let options = IngestOptions::default();
-    println!("idgraph demo: sample data in {}, store in {}\n", data.display(), store_path.display());
+    println!(
+        "idgraph demo: sample data in {}, store in {}\n",
+        data.display(),
+        store_path.display()
+    );
     for source in &sources {
         let mapping_path = data.join(format!("{}.mapping.toml", source.name));
         std::fs::write(&mapping_path, &source.mapping_toml)?;
@@ -387,7 +412,9 @@ fn demo_examples(store: &Store) -> Result<Vec<String>> {
     let mut largest: Option<(u64, u32)> = None;
     for entity in store.entities() {
         let entity = entity?;
-        if entity.conflicts.is_empty() && largest.is_none_or(|(size, _)| entity.members.len() > size) {
+        if entity.conflicts.is_empty()
+            && largest.is_none_or(|(size, _)| entity.members.len() > size)
+        {
             largest = Some((entity.members.len(), entity.id));
         }
     }

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub const DEMO_DIR: &str = "idgraph-demo";
 
 #[derive(Parser)]
-#[command(name = "idgraph", version, about = "Resolve records into entities and qualify them")]
+#[command(
+    name = "idgraph",
+    version,
+    about = "Resolve records into entities and qualify them"
+)]
 struct Cli {
     /// Log progress to standard error (-v for debug, -vv for trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -170,7 +174,12 @@ pub fn main() -> ExitCode {
             truth_column,
             truth_pattern,
             format,
-        } => commands::eval(&store, &truth_column, truth_pattern.as_deref(), format.into()),
+        } => commands::eval(
+            &store,
+            &truth_column,
+            truth_pattern.as_deref(),
+            format.into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,7 +23,11 @@ impl Format {
     /// Guesses the format from a file name: `.jsonl`, `.ndjson` and `.json` are JSON Lines,
     /// everything else is CSV.
     pub fn from_path(path: &Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase) {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+        {
             Some(ext) if ext == "jsonl" || ext == "ndjson" || ext == "json" => Format::Jsonl,
             _ => Format::Csv,
         }
@@ -91,7 +95,12 @@ impl Mapping {
     ///
     /// Returns [`Error::Mapping`] naming the invalid value.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |message: String| Err(Error::Mapping { path: None, message });
+        let invalid = |message: String| {
+            Err(Error::Mapping {
+                path: None,
+                message,
+            })
+        };
         if self.source.trim().is_empty() || self.source.contains('\0') {
             return invalid(format!(
                 "source name {:?} is invalid: give a non-empty name without NUL characters",
@@ -99,7 +108,9 @@ impl Mapping {
             ));
         }
         if self.key.trim().is_empty() {
-            return invalid("the key column is missing: name the column that identifies each record".into());
+            return invalid(
+                "the key column is missing: name the column that identifies each record".into(),
+            );
         }
         for (column, kind) in &self.identifiers {
             if IdentifierKind::new(kind).is_none() {

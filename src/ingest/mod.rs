@@ -140,7 +140,10 @@ impl Store {
     ///
     /// Fails with [`Error::InvalidRecord`] when a record has an empty source or key, or an
     /// invalid identifier kind; nothing of the batch is stored then. Also fails on I/O errors.
-    pub fn upsert(&mut self, records: impl IntoIterator<Item = RecordInput>) -> Result<IngestReport> {
+    pub fn upsert(
+        &mut self,
+        records: impl IntoIterator<Item = RecordInput>,
+    ) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         let now = now();
         let mut writer = self.writer();
@@ -240,7 +243,11 @@ fn count(report: &mut IngestReport, outcome: UpsertOutcome) {
 }
 
 /// Normalizes a record's identifiers and attributes.
-fn prepare(writer: &Writer<'_>, record: RecordInput, report: &mut IngestReport) -> Result<PreparedRecord> {
+fn prepare(
+    writer: &Writer<'_>,
+    record: RecordInput,
+    report: &mut IngestReport,
+) -> Result<PreparedRecord> {
     let invalid = |message: String| Error::InvalidRecord {
         source_name: record.source.clone(),
         key: record.key.clone(),
@@ -251,14 +258,18 @@ fn prepare(writer: &Writer<'_>, record: RecordInput, report: &mut IngestReport) 
     }
     let key = record.key.trim();
     if key.is_empty() {
-        return Err(invalid("the record key is empty: every record needs a key".into()));
+        return Err(invalid(
+            "the record key is empty: every record needs a key".into(),
+        ));
     }
 
     let normalizer = writer.store().normalizer();
     let mut identifiers = Vec::with_capacity(record.identifiers.len());
     for (kind, raw) in &record.identifiers {
         let kind = IdentifierKind::new(kind).ok_or_else(|| {
-            invalid(format!("identifier kind {kind:?} is invalid: use ASCII letters, digits and _"))
+            invalid(format!(
+                "identifier kind {kind:?} is invalid: use ASCII letters, digits and _"
+            ))
         })?;
         match normalizer.identifier(&kind, raw) {
             Normalized::Value(value) => identifiers.push(PreparedIdentifier {
@@ -322,7 +333,10 @@ pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
         return utc.to_timestamp(datetime).ok().map(|t| t.as_second());
     }
     if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        return utc.to_timestamp(date.to_datetime(jiff::civil::Time::midnight())).ok().map(|t| t.as_second());
+        return utc
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .ok()
+            .map(|t| t.as_second());
     }
     None
 }

@@ -54,7 +54,9 @@ pub(super) fn open(path: &Path, mapping: &Mapping) -> Result<Rows> {
                 .trim(csv::Trim::All)
                 .flexible(true)
                 .from_reader(file);
-            let header = reader.byte_headers().map_err(|error| csv_error(path, error))?;
+            let header = reader
+                .byte_headers()
+                .map_err(|error| csv_error(path, error))?;
             let header: Vec<String> = header
                 .iter()
                 .enumerate()
@@ -112,7 +114,11 @@ impl Rows {
     /// Reads the next row. Returns `Ok(None)` at the end of the input.
     pub fn next_row(&mut self) -> Result<Option<Row>> {
         match &mut self.input {
-            Input::Csv { reader, header, row } => {
+            Input::Csv {
+                reader,
+                header,
+                row,
+            } => {
                 match reader.read_byte_record(row) {
                     Ok(true) => {}
                     Ok(false) => return Ok(None),
@@ -157,10 +163,12 @@ impl Rows {
                 buffer,
             } => loop {
                 buffer.clear();
-                let read = reader.read_until(b'\n', buffer).map_err(|source| Error::Io {
-                    path: self.path.clone(),
-                    source,
-                })?;
+                let read = reader
+                    .read_until(b'\n', buffer)
+                    .map_err(|source| Error::Io {
+                        path: self.path.clone(),
+                        source,
+                    })?;
                 if read == 0 {
                     return Ok(None);
                 }
@@ -182,7 +190,10 @@ impl Rows {
                     continue;
                 }
                 let fields = json_fields(text).map_err(invalid)?;
-                let fields = fields.iter().map(|(name, values)| (name.as_str(), values.clone())).collect();
+                let fields = fields
+                    .iter()
+                    .map(|(name, values)| (name.as_str(), values.clone()))
+                    .collect();
                 let record = build(&self.mapping, &self.kinds, fields).map_err(invalid)?;
                 return Ok(Some(Row {
                     line,

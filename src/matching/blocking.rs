@@ -23,7 +23,10 @@ pub enum KeyPart {
 
 /// Parses a key part such as `first3(surname)` against the column list, returning the part
 /// and the column it reads, or an error naming the text.
-pub fn parse_part(text: &str, column_index: &mut dyn FnMut(&str) -> usize) -> Result<KeyPart, String> {
+pub fn parse_part(
+    text: &str,
+    column_index: &mut dyn FnMut(&str) -> usize,
+) -> Result<KeyPart, String> {
     let text = text.trim();
     let Some((function, rest)) = text.split_once('(') else {
         return Ok(KeyPart::Value(column_index(text)));
@@ -52,9 +55,15 @@ pub fn parse_part(text: &str, column_index: &mut dyn FnMut(&str) -> usize) -> Re
 pub fn part_value(part: &KeyPart, values: &[Option<String>]) -> Option<String> {
     match part {
         KeyPart::Value(index) => values[*index].clone(),
-        KeyPart::Prefix(index, n) => values[*index].as_ref().map(|v| v.chars().take(*n).collect()),
+        KeyPart::Prefix(index, n) => values[*index]
+            .as_ref()
+            .map(|v| v.chars().take(*n).collect()),
         KeyPart::Year(index) => {
-            let digits: String = values[*index].as_ref()?.chars().filter(char::is_ascii_digit).collect();
+            let digits: String = values[*index]
+                .as_ref()?
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
             (digits.len() >= 4).then(|| digits[..4].to_owned())
         }
         KeyPart::Soundex(index) => values[*index].as_deref().and_then(soundex),
@@ -74,7 +83,10 @@ pub fn soundex(name: &str) -> Option<String> {
         'h' | 'w' => '-',
         _ => '0',
     };
-    let mut letters = name.chars().filter(char::is_ascii_alphabetic).map(|c| c.to_ascii_lowercase());
+    let mut letters = name
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_lowercase());
     let first = letters.next()?;
     let mut result = String::with_capacity(4);
     result.push(first.to_ascii_uppercase());
@@ -169,12 +181,27 @@ pub fn candidate_pairs(
     found
 }
 
+impl KeyPart {
+    /// Returns the index of the column the part reads.
+    pub fn column(&self) -> usize {
+        match self {
+            KeyPart::Value(index)
+            | KeyPart::Prefix(index, _)
+            | KeyPart::Year(index)
+            | KeyPart::Soundex(index) => *index,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn values(items: &[&str]) -> Vec<Option<String>> {
-        items.iter().map(|v| (!v.is_empty()).then(|| (*v).to_owned())).collect()
+        items
+            .iter()
+            .map(|v| (!v.is_empty()).then(|| (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -202,7 +229,11 @@ mod tests {
 
     #[test]
     fn rules_union_without_duplicates() {
-        let records = vec![values(&["smith", "1987"]), values(&["smith", "1987"]), values(&["smyth", "1987"])];
+        let records = vec![
+            values(&["smith", "1987"]),
+            values(&["smith", "1987"]),
+            values(&["smyth", "1987"]),
+        ];
         let rules = vec![vec![KeyPart::Value(0)], vec![KeyPart::Value(1)]];
         let found = candidate_pairs(&rules, &records, 100);
         assert_eq!(found.pairs, vec![(0, 1), (0, 2), (1, 2)]);
@@ -220,22 +251,20 @@ mod tests {
     #[test]
     fn hub_block_is_skipped_not_quadratic() {
         // Every record shares one postcode; the block is skipped and no pair is made.
-        let records: Vec<_> = (0..20_000).map(|i| values(&[&format!("name{i}"), "2600"])).collect();
+        let records: Vec<_> = (0..20_000)
+            .map(|i| values(&[&format!("name{i}"), "2600"]))
+            .collect();
         let rules = vec![vec![KeyPart::Value(1)], vec![KeyPart::Value(0)]];
         let found = candidate_pairs(&rules, &records, 1000);
         assert!(found.pairs.is_empty());
-        assert_eq!(found.skipped, vec![SkippedBlock { rule: 0, key: "2600".into(), size: 20_000 }]);
+        assert_eq!(
+            found.skipped,
+            vec![SkippedBlock {
+                rule: 0,
+                key: "2600".into(),
+                size: 20_000
+            }]
+        );
     }
 }
 
-impl KeyPart {
-    /// Returns the index of the column the part reads.
-    pub fn column(&self) -> usize {
-        match self {
-            KeyPart::Value(index)
-            | KeyPart::Prefix(index, _)
-            | KeyPart::Year(index)
-            | KeyPart::Soundex(index) => *index,
-        }
-    }
-}

@@ -61,7 +61,9 @@ impl Method {
             Method::JaroWinkler { thresholds } => {
                 format!("jaro-winkler >= {}", thresholds[top - 1 - level])
             }
-            Method::Levenshtein { distances } => format!("edit distance <= {}", distances[top - 1 - level]),
+            Method::Levenshtein { distances } => {
+                format!("edit distance <= {}", distances[top - 1 - level])
+            }
             Method::Date => match level {
                 4 => "swapped or one digit off".to_owned(),
                 3 => "within a month".to_owned(),
@@ -84,7 +86,8 @@ impl Method {
                 // The cutoff lets the similarity stop early on pairs below every threshold.
                 let lowest = thresholds.last().copied().unwrap_or(1.0);
                 let args = jaro_winkler::Args::default().score_cutoff(lowest);
-                let Some(similarity) = jaro_winkler::similarity_with_args(a.chars(), b.chars(), &args)
+                let Some(similarity) =
+                    jaro_winkler::similarity_with_args(a.chars(), b.chars(), &args)
                 else {
                     return 0;
                 };
@@ -104,14 +107,16 @@ impl Method {
                     .map_or(0, |index| top - 1 - index)
             }
             Method::Date => compare_dates(a, b),
-            Method::Numeric { tolerances } => match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
-                (Ok(x), Ok(y)) if x == y => top,
-                (Ok(x), Ok(y)) => tolerances
-                    .iter()
-                    .position(|&tolerance| (x - y).abs() <= tolerance)
-                    .map_or(0, |index| top - 1 - index),
-                _ => 0,
-            },
+            Method::Numeric { tolerances } => {
+                match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+                    (Ok(x), Ok(y)) if x == y => top,
+                    (Ok(x), Ok(y)) => tolerances
+                        .iter()
+                        .position(|&tolerance| (x - y).abs() <= tolerance)
+                        .map_or(0, |index| top - 1 - index),
+                    _ => 0,
+                }
+            }
         }
     }
 }
@@ -156,7 +161,12 @@ fn day_number(digits: &str) -> Option<i64> {
     let month: i8 = digits[4..6].parse().ok()?;
     let day: i8 = digits[6..].parse().ok()?;
     let date = jiff::civil::Date::new(year, month, day).ok()?;
-    Some(date.since(jiff::civil::Date::constant(1900, 1, 1)).ok()?.get_days().into())
+    Some(
+        date.since(jiff::civil::Date::constant(1900, 1, 1))
+            .ok()?
+            .get_days()
+            .into(),
+    )
 }
 
 #[cfg(test)]
@@ -188,7 +198,11 @@ mod tests {
             distances: vec![1, 2],
         };
         assert_eq!(method.compare("pridham", "pridham"), 3);
-        assert_eq!(method.compare("pridham", "pirdham"), 2, "a transposition is one edit");
+        assert_eq!(
+            method.compare("pridham", "pirdham"),
+            2,
+            "a transposition is one edit"
+        );
         assert_eq!(method.compare("pridham", "prdhm"), 1);
         assert_eq!(method.compare("pridham", "smith"), 0);
     }
@@ -196,17 +210,37 @@ mod tests {
     #[test]
     fn date_levels() {
         assert_eq!(compare_dates("19870412", "19870412"), 5);
-        assert_eq!(compare_dates("19870412", "19871204"), 4, "day and month swapped");
+        assert_eq!(
+            compare_dates("19870412", "19871204"),
+            4,
+            "day and month swapped"
+        );
         assert_eq!(compare_dates("19870412", "19870413"), 4, "one digit off");
-        assert_eq!(compare_dates("19870412", "19870421"), 4, "two digits transposed");
+        assert_eq!(
+            compare_dates("19870412", "19870421"),
+            4,
+            "two digits transposed"
+        );
         assert_eq!(compare_dates("19870412", "19870501"), 3, "within a month");
         assert_eq!(compare_dates("19870412", "19880301"), 2, "within a year");
         assert_eq!(compare_dates("19870412", "19800101"), 1, "within ten years");
         assert_eq!(compare_dates("19870412", "19650101"), 0);
-        assert_eq!(compare_dates("1987-04-12", "19870412"), 5, "separators are ignored");
+        assert_eq!(
+            compare_dates("1987-04-12", "19870412"),
+            5,
+            "separators are ignored"
+        );
         assert_eq!(compare_dates("1987041", "1987041"), 5);
-        assert_eq!(compare_dates("1987041", "19870412"), 4, "malformed: one edit");
-        assert_eq!(compare_dates("19870231", "19860101"), 0, "invalid date: digits only");
+        assert_eq!(
+            compare_dates("1987041", "19870412"),
+            4,
+            "malformed: one edit"
+        );
+        assert_eq!(
+            compare_dates("19870231", "19860101"),
+            0,
+            "invalid date: digits only"
+        );
     }
 
     #[test]

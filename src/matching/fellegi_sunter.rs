@@ -42,7 +42,11 @@ impl Parameters {
 /// Converts a match weight to a probability.
 pub fn probability(weight: f64) -> f64 {
     let odds = weight.exp2();
-    if odds.is_infinite() { 1.0 } else { odds / (1.0 + odds) }
+    if odds.is_infinite() {
+        1.0
+    } else {
+        odds / (1.0 + odds)
+    }
 }
 
 /// Estimates `u` from level counts over random pairs; missing values are not counted.
@@ -176,7 +180,10 @@ mod tests {
 
     impl Lcg {
         fn next(&mut self) -> f64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 11) as f64 / (1u64 << 53) as f64
         }
 
@@ -195,8 +202,16 @@ mod tests {
     #[test]
     fn em_recovers_known_m_and_lambda() {
         // Three comparisons with known m and u, 20% matches among 50,000 candidate pairs.
-        let true_m = [vec![0.05, 0.15, 0.8], vec![0.1, 0.9], vec![0.02, 0.08, 0.2, 0.7]];
-        let true_u = [vec![0.9, 0.08, 0.02], vec![0.95, 0.05], vec![0.85, 0.1, 0.04, 0.01]];
+        let true_m = [
+            vec![0.05, 0.15, 0.8],
+            vec![0.1, 0.9],
+            vec![0.02, 0.08, 0.2, 0.7],
+        ];
+        let true_u = [
+            vec![0.9, 0.08, 0.02],
+            vec![0.95, 0.05],
+            vec![0.85, 0.1, 0.04, 0.01],
+        ];
         let levels: Vec<usize> = true_m.iter().map(Vec::len).collect();
         let mut random = Lcg(7);
         let mut patterns: HashMap<Pattern, u64> = HashMap::new();
@@ -210,11 +225,18 @@ mod tests {
         let u = true_u.to_vec();
         let (trained, iterations) = train(&patterns, &levels, u, 0.1, 200, 1e-7);
         assert!(iterations > 1);
-        assert!((trained.lambda - 0.2).abs() < 0.02, "lambda {}", trained.lambda);
+        assert!(
+            (trained.lambda - 0.2).abs() < 0.02,
+            "lambda {}",
+            trained.lambda
+        );
         for (c, levels) in true_m.iter().enumerate() {
             for (level, expected) in levels.iter().enumerate() {
                 let found = trained.m[c][level];
-                assert!((found - expected).abs() < 0.03, "m[{c}][{level}] = {found}, expected {expected}");
+                assert!(
+                    (found - expected).abs() < 0.03,
+                    "m[{c}][{level}] = {found}, expected {expected}"
+                );
             }
         }
     }

@@ -201,7 +201,11 @@ fn prepare(store: &Store, config: &MatchConfig) -> Result<Prepared> {
             }
         }
     };
-    let comparison_columns: Vec<usize> = config.comparisons.iter().map(|c| index_of(&c.column)).collect();
+    let comparison_columns: Vec<usize> = config
+        .comparisons
+        .iter()
+        .map(|c| index_of(&c.column))
+        .collect();
     let rules = config
         .blocking
         .iter()
@@ -280,11 +284,14 @@ pub fn run(store: &mut Store, config: &MatchConfig, retrain: bool) -> Result<Mat
         return Ok(report);
     }
 
-    let candidates = blocking::candidate_pairs(&prepared.rules, &prepared.records, config.max_block_size);
+    let candidates =
+        blocking::candidate_pairs(&prepared.rules, &prepared.records, config.max_block_size);
     let pairs = &candidates.pairs;
     for SkippedBlock { rule, key, size } in &candidates.skipped {
         tracing::warn!(rule = ?config.blocking[*rule], key, size, "skipped a block larger than max_block_size");
-        report.skipped_blocks.push((config.blocking[*rule].join(" + "), key.clone(), *size));
+        report
+            .skipped_blocks
+            .push((config.blocking[*rule].join(" + "), key.clone(), *size));
     }
     report.candidate_pairs = pairs.len();
     tracing::debug!(elapsed = ?started.elapsed(), pairs = pairs.len(), "blocked");
@@ -341,10 +348,16 @@ pub fn run(store: &mut Store, config: &MatchConfig, retrain: bool) -> Result<Mat
     tracing::debug!(elapsed = ?started.elapsed(), "scored and linked");
     let mut model = model;
     model.scored_below = writer.counters().next_node;
-    writer.save_match_model(serde_json::to_vec(&model).map_err(|e| Error::corrupt("match model", e))?);
+    writer.save_match_model(
+        serde_json::to_vec(&model).map_err(|e| Error::corrupt("match model", e))?,
+    );
     writer.commit()?;
     store.flush()?;
-    tracing::debug!(candidates = report.candidate_pairs, edges = report.edges, "matched records");
+    tracing::debug!(
+        candidates = report.candidate_pairs,
+        edges = report.edges,
+        "matched records"
+    );
     Ok(report)
 }
 
@@ -357,7 +370,11 @@ fn train_model(
     report: &mut MatchReport,
 ) -> (TrainedModel, Vec<Pattern>) {
     let count = prepared.records.len();
-    let levels: Vec<usize> = config.comparisons.iter().map(|c| c.method.levels()).collect();
+    let levels: Vec<usize> = config
+        .comparisons
+        .iter()
+        .map(|c| c.method.levels())
+        .collect();
     let pairs = &candidates.pairs;
     // u from random pairs, which are almost all non-matches.
     let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
@@ -396,7 +413,8 @@ fn train_model(
         .par_iter()
         .map(|&(i, j)| pattern(config, prepared, i as usize, j as usize))
         .collect();
-    let (parameters, iterations) = train_by_rule(config, prepared, candidates, &patterns, &levels, u);
+    let (parameters, iterations) =
+        train_by_rule(config, prepared, candidates, &patterns, &levels, u);
     report.iterations = iterations;
     report.lambda = parameters.lambda;
 
@@ -408,7 +426,6 @@ fn train_model(
         scored_below: 0,
     };
     (model, patterns)
-
 }
 
 /// Trains `m` with one expectation-maximisation session per blocking rule, on the pairs
@@ -453,8 +470,14 @@ fn train_by_rule(
         }
         // At most about one match per record is likely, which bounds the starting prior.
         let initial_lambda = prepared.records.len() as f64 / pairs as f64;
-        let (session, used) =
-            fellegi_sunter::train(&counts, levels, u.clone(), initial_lambda, config.max_iterations, 1e-6);
+        let (session, used) = fellegi_sunter::train(
+            &counts,
+            levels,
+            u.clone(),
+            initial_lambda,
+            config.max_iterations,
+            1e-6,
+        );
         iterations += used;
         let expected_matches = session.lambda * pairs as f64;
         for c in (0..comparisons).filter(|&c| !blocked[c]) {
@@ -470,7 +493,11 @@ fn train_by_rule(
         .zip(&m_weights)
         .zip(initial)
         .map(|((sums, &weight), initial)| {
-            if weight > 0.0 { sums.iter().map(|s| s / weight).collect() } else { initial }
+            if weight > 0.0 {
+                sums.iter().map(|s| s / weight).collect()
+            } else {
+                initial
+            }
         })
         .collect();
     let mut parameters = Parameters { m, u, lambda: 0.0 };
@@ -525,7 +552,11 @@ impl TrainedModel {
 
     /// Returns the match weight of a pattern. `value(c)` returns the value that comparison
     /// `c` agreed on.
-    pub fn weight<'v>(&self, pattern: &[Option<u8>], value: impl Fn(usize) -> Option<&'v str>) -> f64 {
+    pub fn weight<'v>(
+        &self,
+        pattern: &[Option<u8>],
+        value: impl Fn(usize) -> Option<&'v str>,
+    ) -> f64 {
         let mut weight = self.parameters.prior_weight();
         for (c, level) in pattern.iter().enumerate() {
             if let Some(level) = level {
@@ -545,11 +576,18 @@ impl TrainedModel {
         let mut outcomes = Vec::with_capacity(pattern.len());
         for (c, level) in pattern.iter().enumerate() {
             let comparison = &self.config.comparisons[c];
-            let name = if comparison.name.is_empty() { &comparison.column } else { &comparison.name };
+            let name = if comparison.name.is_empty() {
+                &comparison.column
+            } else {
+                &comparison.name
+            };
             let (label, contribution) = match level {
                 Some(level) => {
                     let level = usize::from(*level);
-                    (comparison.method.level_label(level), self.contribution(c, level, value(c)))
+                    (
+                        comparison.method.level_label(level),
+                        self.contribution(c, level, value(c)),
+                    )
                 }
                 None => ("missing".to_owned(), 0.0),
             };

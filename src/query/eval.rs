@@ -150,14 +150,23 @@ fn find(store: &Store, node: &NodeRef) -> Result<QueryOutput> {
         Some(entity) => Some(load_entity(store, entity)?),
         None => None,
     };
-    let mut table = Table::new("node", &["node", "entity", "score", "tier", "records", "conflicts"]);
+    let mut table = Table::new(
+        "node",
+        &["node", "entity", "score", "tier", "records", "conflicts"],
+    );
     table.push(vec![
         describe(&found),
         entity.as_ref().map_or("none".into(), |e| e.id.to_string()),
-        entity.as_ref().map_or("-".into(), |e| format!("{:.3}", e.score)),
+        entity
+            .as_ref()
+            .map_or("-".into(), |e| format!("{:.3}", e.score)),
         entity.as_ref().map_or("-".into(), |e| e.tier.to_string()),
-        entity.as_ref().map_or("-".into(), |e| count_records(store, e).to_string()),
-        entity.as_ref().map_or("-".into(), |e| e.conflicts.len().to_string()),
+        entity
+            .as_ref()
+            .map_or("-".into(), |e| count_records(store, e).to_string()),
+        entity
+            .as_ref()
+            .map_or("-".into(), |e| e.conflicts.len().to_string()),
     ]);
     let json = json!({
         "node": node_json(id, &found),
@@ -197,8 +206,11 @@ fn show_entity(store: &Store, id: EntityId) -> Result<QueryOutput> {
         let node = load(store, member)?;
         match &node {
             Node::Record(record) => {
-                let attributes: Vec<String> =
-                    record.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let attributes: Vec<String> = record
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
                 records.push(vec![
                     member.to_string(),
                     record.source.clone(),
@@ -218,7 +230,10 @@ fn show_entity(store: &Store, id: EntityId) -> Result<QueryOutput> {
             }
         }
     }
-    let mut summary = Table::new("entity", &["entity", "score", "tier", "records", "identifiers"]);
+    let mut summary = Table::new(
+        "entity",
+        &["entity", "score", "tier", "records", "identifiers"],
+    );
     summary.push(vec![
         entity.id.to_string(),
         format!("{:.3}", entity.score),
@@ -289,11 +304,14 @@ fn neighbours(store: &Store, node: &Node, id: NodeId) -> Result<Vec<(NodeId, f32
     }
 }
 
+/// The edge a path search reached a node through: previous node, weight, evidence.
+type Step = (NodeId, f32, String);
+
 /// Finds the path whose product of edge weights is highest, fewest hops on ties.
 fn path(store: &Store, from: &NodeRef, to: &NodeRef) -> Result<QueryOutput> {
     let start = resolve_node(store, from)?;
     let goal = resolve_node(store, to)?;
-    let mut best: HashMap<NodeId, (f64, Option<(NodeId, f32, String)>)> = HashMap::new();
+    let mut best: HashMap<NodeId, (f64, Option<Step>)> = HashMap::new();
     let mut heap = BinaryHeap::new();
     best.insert(start, (1.0, None));
     heap.push(Candidate {
@@ -302,7 +320,12 @@ fn path(store: &Store, from: &NodeRef, to: &NodeRef) -> Result<QueryOutput> {
         node: start,
     });
     let mut found = start == goal;
-    while let Some(Candidate { strength, hops, node }) = heap.pop() {
+    while let Some(Candidate {
+        strength,
+        hops,
+        node,
+    }) = heap.pop()
+    {
         if node == goal {
             found = true;
             break;
@@ -345,8 +368,14 @@ fn path(store: &Store, from: &NodeRef, to: &NodeRef) -> Result<QueryOutput> {
     let mut steps_json = Vec::new();
     for (a, b, weight, evidence) in &steps {
         let (a_text, b_text) = (describe(&load(store, *a)?), describe(&load(store, *b)?));
-        table.push(vec![a_text.clone(), evidence.clone(), format!("{weight:.3}"), b_text.clone()]);
-        steps_json.push(json!({"from": a_text, "evidence": evidence, "weight": weight, "to": b_text}));
+        table.push(vec![
+            a_text.clone(),
+            evidence.clone(),
+            format!("{weight:.3}"),
+            b_text.clone(),
+        ]);
+        steps_json
+            .push(json!({"from": a_text, "evidence": evidence, "weight": weight, "to": b_text}));
     }
     let strength = best.get(&goal).map_or(1.0, |b| b.0);
     Ok(QueryOutput {
@@ -374,7 +403,10 @@ fn explain(store: &Store, left: &NodeRef, right: &NodeRef) -> Result<QueryOutput
 
     let values = |record: &crate::model::RecordNode| -> Vec<Option<String>> {
         let comparisons = &model.config.comparisons;
-        comparisons.iter().map(|c| record.attribute(&c.column).map(str::to_lowercase)).collect()
+        comparisons
+            .iter()
+            .map(|c| record.attribute(&c.column).map(str::to_lowercase))
+            .collect()
     };
     let (left_values, right_values) = (values(a), values(b));
     let pattern: Vec<Option<u8>> = model
@@ -382,17 +414,22 @@ fn explain(store: &Store, left: &NodeRef, right: &NodeRef) -> Result<QueryOutput
         .comparisons
         .iter()
         .enumerate()
-        .map(|(c, comparison)| match (&left_values[c], &right_values[c]) {
-            (Some(x), Some(y)) => Some(comparison.method.compare(x, y) as u8),
-            _ => None,
-        })
+        .map(
+            |(c, comparison)| match (&left_values[c], &right_values[c]) {
+                (Some(x), Some(y)) => Some(comparison.method.compare(x, y) as u8),
+                _ => None,
+            },
+        )
         .collect();
     let (weight, outcomes) = model.explain(&pattern, |c| {
         left_values[c].as_deref().or(right_values[c].as_deref())
     });
     let probability = crate::matching::fellegi_sunter::probability(weight);
 
-    let mut table = Table::new("comparisons", &["comparison", "left", "right", "level", "weight"]);
+    let mut table = Table::new(
+        "comparisons",
+        &["comparison", "left", "right", "level", "weight"],
+    );
     let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
     for (c, outcome) in outcomes.iter().enumerate() {
         table.push(vec![
@@ -404,13 +441,23 @@ fn explain(store: &Store, left: &NodeRef, right: &NodeRef) -> Result<QueryOutput
         ]);
     }
     let prior = model.parameters.prior_weight();
-    let mut summary = Table::new("match", &["prior weight", "total weight", "probability", "linked"]);
-    let linked = a.edges.iter().any(|edge| edge.to == *right_id && edge.weight >= store.config().link_threshold);
+    let mut summary = Table::new(
+        "match",
+        &["prior weight", "total weight", "probability", "linked"],
+    );
+    let linked = a
+        .edges
+        .iter()
+        .any(|edge| edge.to == *right_id && edge.weight >= store.config().link_threshold);
     summary.push(vec![
         format!("{prior:+.2}"),
         format!("{weight:+.2}"),
         format!("{probability:.4}"),
-        if a.entity == b.entity { format!("same entity {}", a.entity) } else { "different entities".to_owned() },
+        if a.entity == b.entity {
+            format!("same entity {}", a.entity)
+        } else {
+            "different entities".to_owned()
+        },
     ]);
     let json = json!({
         "left": left_id,
@@ -484,7 +531,9 @@ fn stats(store: &Store) -> Result<QueryOutput> {
         ("entities with conflicts", with_conflicts.to_string()),
         (
             "largest entity (nodes)",
-            largest.1.map_or("-".into(), |id| format!("{} (entity {id})", largest.0)),
+            largest
+                .1
+                .map_or("-".into(), |id| format!("{} (entity {id})", largest.0)),
         ),
     ];
     for (name, value) in rows {

@@ -21,7 +21,9 @@ impl std::str::FromStr for OutputMode {
         match text {
             "table" => Ok(OutputMode::Table),
             "json" => Ok(OutputMode::Json),
-            other => Err(format!("output mode {other:?} is unknown; use table or json")),
+            other => Err(format!(
+                "output mode {other:?} is unknown; use table or json"
+            )),
         }
     }
 }

@@ -98,7 +98,8 @@ impl Store {
             .open()?;
         let tree = db.open_tree("graph")?;
 
-        let version: Option<u32> = read_value(&tree, &keys::meta("format_version"), "format version")?;
+        let version: Option<u32> =
+            read_value(&tree, &keys::meta("format_version"), "format version")?;
         let (stored_config, counters) = match version {
             None => {
                 let config = config.clone().unwrap_or_default();
@@ -132,7 +133,11 @@ impl Store {
             normalizer,
             counters,
         };
-        tracing::debug!(records = store.counters.records, entities = store.counters.entities, "opened store");
+        tracing::debug!(
+            records = store.counters.records,
+            entities = store.counters.entities,
+            "opened store"
+        );
 
         if let Some(config) = config {
             if config != store.config {
@@ -354,10 +359,9 @@ fn page_items<T: DeserializeOwned>(
 fn read_id(tree: &sled::Tree, key: &[u8]) -> Result<Option<NodeId>> {
     match tree.get(key)? {
         Some(bytes) => {
-            let bytes: [u8; 4] = bytes
-                .as_ref()
-                .try_into()
-                .map_err(|_| Error::corrupt("index entry", format!("{} bytes, expected 4", bytes.len())))?;
+            let bytes: [u8; 4] = bytes.as_ref().try_into().map_err(|_| {
+                Error::corrupt("index entry", format!("{} bytes, expected 4", bytes.len()))
+            })?;
             Ok(Some(u32::from_be_bytes(bytes)))
         }
         None => Ok(None),

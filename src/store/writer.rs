@@ -138,14 +138,19 @@ impl<'a> Writer<'a> {
     pub(crate) fn record_mut(&mut self, id: NodeId) -> Result<&mut RecordNode> {
         match self.node_mut(id)? {
             Node::Record(record) => Ok(record),
-            Node::Identifier(_) => Err(Error::corrupt("node", format!("node {id} is not a record"))),
+            Node::Identifier(_) => {
+                Err(Error::corrupt("node", format!("node {id} is not a record")))
+            }
         }
     }
 
     pub(crate) fn identifier_mut(&mut self, id: NodeId) -> Result<&mut IdentifierNode> {
         match self.node_mut(id)? {
             Node::Identifier(identifier) => Ok(identifier),
-            Node::Record(_) => Err(Error::corrupt("node", format!("node {id} is not an identifier"))),
+            Node::Record(_) => Err(Error::corrupt(
+                "node",
+                format!("node {id} is not an identifier"),
+            )),
         }
     }
 
@@ -155,7 +160,11 @@ impl<'a> Writer<'a> {
     }
 
     /// Returns the node id of the normalized identifier, as this batch sees it.
-    pub(crate) fn find_identifier(&self, kind: &IdentifierKind, value: &str) -> Result<Option<NodeId>> {
+    pub(crate) fn find_identifier(
+        &self,
+        kind: &IdentifierKind,
+        value: &str,
+    ) -> Result<Option<NodeId>> {
         self.find_indexed(keys::identifier(kind.as_str(), value))
     }
 
@@ -177,7 +186,8 @@ impl<'a> Writer<'a> {
     /// Adds a new record node and indexes it by source and key.
     pub(crate) fn insert_record(&mut self, record: RecordNode) -> Result<NodeId> {
         let id = self.allocate_node()?;
-        self.new_index_entries.insert(keys::record(&record.source, &record.key), id);
+        self.new_index_entries
+            .insert(keys::record(&record.source, &record.key), id);
         self.nodes.insert(id, Node::Record(record));
         self.dirty_nodes.insert(id);
         self.counters.records += 1;
@@ -187,7 +197,10 @@ impl<'a> Writer<'a> {
     /// Adds a new identifier node and indexes it by kind and normalized value.
     pub(crate) fn insert_identifier(&mut self, identifier: IdentifierNode) -> Result<NodeId> {
         let id = self.allocate_node()?;
-        self.new_index_entries.insert(keys::identifier(identifier.kind.as_str(), &identifier.value), id);
+        self.new_index_entries.insert(
+            keys::identifier(identifier.kind.as_str(), &identifier.value),
+            id,
+        );
         self.nodes.insert(id, Node::Identifier(identifier));
         self.dirty_nodes.insert(id);
         self.counters.identifiers += 1;
@@ -243,7 +256,9 @@ impl<'a> Writer<'a> {
         self.entities
             .get_mut(&id)
             .and_then(Option::as_mut)
-            .ok_or_else(|| Error::corrupt("entity", format!("entity {id} is referenced but missing")))
+            .ok_or_else(|| {
+                Error::corrupt("entity", format!("entity {id} is referenced but missing"))
+            })
     }
 
     /// Deletes the entity with `id`.
@@ -285,7 +300,11 @@ impl<'a> Writer<'a> {
 
         let mut batch = sled::Batch::default();
         // A page on disk may hold nodes this batch never read: load it before rewriting it.
-        let node_pages: BTreeSet<u32> = self.dirty_nodes.iter().map(|&id| keys::page_of(id).0).collect();
+        let node_pages: BTreeSet<u32> = self
+            .dirty_nodes
+            .iter()
+            .map(|&id| keys::page_of(id).0)
+            .collect();
         for &page in &node_pages {
             self.load_node_page(page)?;
             let slots: Vec<Option<&Node>> = (0..keys::PAGE_SLOTS)
@@ -296,11 +315,19 @@ impl<'a> Writer<'a> {
         for (key, id) in &self.new_index_entries {
             batch.insert(key.as_slice(), &id.to_be_bytes());
         }
-        let entity_pages: BTreeSet<u32> = self.changed_entities.iter().map(|&id| keys::page_of(id).0).collect();
+        let entity_pages: BTreeSet<u32> = self
+            .changed_entities
+            .iter()
+            .map(|&id| keys::page_of(id).0)
+            .collect();
         for &page in &entity_pages {
             self.load_entity_page(page)?;
             let slots: Vec<Option<&Entity>> = (0..keys::PAGE_SLOTS)
-                .map(|slot| self.entities.get(&(page * keys::PAGE_SLOTS + slot)).and_then(Option::as_ref))
+                .map(|slot| {
+                    self.entities
+                        .get(&(page * keys::PAGE_SLOTS + slot))
+                        .and_then(Option::as_ref)
+                })
                 .collect();
             let slots = trim_slots(slots);
             if slots.is_empty() {
