@@ -380,3 +380,98 @@ fn demo_builds_store_and_suggests_queries() {
         .success();
     assert_eq!(export(&demo), before);
 }
+
+#[test]
+fn match_then_explain_febrl3() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset3.csv");
+    if !data.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing under CI",
+            data.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    idgraph()
+        .args([
+            "ingest",
+            store,
+            data.to_str().unwrap(),
+            "--key",
+            "rec_id",
+            "--source",
+            "febrl3",
+        ])
+        .assert()
+        .success();
+    idgraph()
+        .args([
+            "query",
+            store,
+            "explain record febrl3 rec-13-org and record febrl3 rec-13-dup-0",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("run `idgraph match STORE`"));
+
+    let output = idgraph()
+        .args(["match", store, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["trained"], true);
+    assert!(report["edges"].as_u64().unwrap() > 6000);
+
+    let output = idgraph()
+        .args(["query", store, "--format", "json"])
+        .arg("explain record febrl3 rec-13-org and record febrl3 rec-13-dup-0")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let explained: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(explained["probability"].as_f64().unwrap() > 0.99);
+    assert_eq!(explained["same_entity"], true);
+    let comparisons = explained["comparisons"].as_array().unwrap();
+    let given_name = comparisons
+        .iter()
+        .find(|c| c["name"] == "given_name")
+        .unwrap();
+    assert_eq!(given_name["level"], "else", "harrison and mia disagree");
+    assert!(given_name["weight"].as_f64().unwrap() < 0.0);
+
+    // A second run with the same model has nothing new to score.
+    let output = idgraph()
+        .args(["match", store, "--format", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["trained"], false);
+    assert_eq!(report["scored_pairs"], 0);
+
+    let output = idgraph()
+        .args([
+            "eval",
+            store,
+            "--truth-column",
+            "rec_id",
+            "--truth-pattern",
+            r"rec-(\d+)-",
+        ])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let metrics: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(metrics["f1"].as_f64().unwrap() >= 0.998, "{metrics}");
+}

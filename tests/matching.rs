@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use idgraph::Store;
 use idgraph::eval::{Truth, evaluate};
 use idgraph::ingest::{IngestOptions, Mapping, ingest_file};
-use idgraph::matching::{self, MatchConfig};
+use idgraph::matching::{self, MatchConfig, MatchOptions};
 
 fn data_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
@@ -39,7 +39,7 @@ fn febrl3_default_config() {
     .unwrap();
     let config = MatchConfig::default();
     let started = std::time::Instant::now();
-    let report = matching::run(&mut store, &config, false).unwrap();
+    let report = matching::run(&mut store, &config, &MatchOptions::default()).unwrap();
     eprintln!("{report:?} in {:?}", started.elapsed());
     let metrics = evaluate(&store, &Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap()).unwrap();
     eprintln!("{metrics:?}");
@@ -67,7 +67,7 @@ fn febrl4_two_sources_default_config() {
     }
     let config = MatchConfig::default();
     let started = std::time::Instant::now();
-    let report = matching::run(&mut store, &config, false).unwrap();
+    let report = matching::run(&mut store, &config, &MatchOptions::default()).unwrap();
     eprintln!("{report:?} in {:?}", started.elapsed());
     let metrics = evaluate(&store, &Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap()).unwrap();
     eprintln!("{metrics:?}");
@@ -105,7 +105,12 @@ fn fake_1000_with_email_identifier() {
         &IngestOptions::default(),
     )
     .unwrap();
-    let report = matching::run(&mut store, &config_file("fake_1000.toml"), false).unwrap();
+    let report = matching::run(
+        &mut store,
+        &config_file("fake_1000.toml"),
+        &MatchOptions::default(),
+    )
+    .unwrap();
     eprintln!("{report:?}");
     let metrics = evaluate(&store, &Truth::new("cluster", None).unwrap()).unwrap();
     eprintln!("{metrics:?}");
@@ -136,12 +141,12 @@ fn febrl3_new_records_scored_incrementally() {
     let config = MatchConfig::default();
 
     ingest_file(&mut store, &files[0], &mapping, &IngestOptions::default()).unwrap();
-    let first = matching::run(&mut store, &config, false).unwrap();
+    let first = matching::run(&mut store, &config, &MatchOptions::default()).unwrap();
     assert!(first.trained);
     assert_eq!(first.scored_pairs, first.candidate_pairs);
 
     ingest_file(&mut store, &files[1], &mapping, &IngestOptions::default()).unwrap();
-    let second = matching::run(&mut store, &config, false).unwrap();
+    let second = matching::run(&mut store, &config, &MatchOptions::default()).unwrap();
     assert!(!second.trained, "the stored model is reused");
     assert!(
         second.scored_pairs < second.candidate_pairs / 2,
@@ -152,7 +157,7 @@ fn febrl3_new_records_scored_incrementally() {
     assert!(metrics.f1 >= 0.998, "F1 {}", metrics.f1);
 
     // A third run with nothing new scores nothing.
-    let third = matching::run(&mut store, &config, false).unwrap();
+    let third = matching::run(&mut store, &config, &MatchOptions::default()).unwrap();
     assert_eq!(third.scored_pairs, 0);
 }
 
@@ -210,7 +215,7 @@ fn report_other_datasets() {
         } else {
             config_file(config)
         };
-        let report = matching::run(&mut store, &config, false).unwrap();
+        let report = matching::run(&mut store, &config, &MatchOptions::default()).unwrap();
         let elapsed = started.elapsed();
         let metrics = evaluate(&store, &Truth::new(truth, pattern).unwrap()).unwrap();
         eprintln!(

@@ -177,7 +177,12 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn match_records(path: &Path, config: Option<&Path>, mode: OutputMode) -> Result<()> {
+pub fn match_records(
+    path: &Path,
+    config: Option<&Path>,
+    options: idgraph::matching::MatchOptions,
+    mode: OutputMode,
+) -> Result<()> {
     let config = match config {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -193,7 +198,7 @@ pub fn match_records(path: &Path, config: Option<&Path>, mode: OutputMode) -> Re
     };
     let mut store = open_existing(path)?;
     let started = std::time::Instant::now();
-    let report = idgraph::matching::run(&mut store, &config, false)?;
+    let report = idgraph::matching::run(&mut store, &config, &options)?;
     let seconds = started.elapsed().as_secs_f64();
     match mode {
         OutputMode::Json => println!("{}", serde_json::to_string(&report)?),
@@ -203,6 +208,11 @@ pub fn match_records(path: &Path, config: Option<&Path>, mode: OutputMode) -> Re
             for (rule, key, size) in &report.skipped_blocks {
                 println!("skipped block    {rule} = {key:?} ({size} records)");
             }
+            let model = if report.trained { "trained" } else { "reused" };
+            println!(
+                "model            {model}; {} pairs scored",
+                report.scored_pairs
+            );
             println!("prior (lambda)   {:.3e}", report.lambda);
             println!("links added      {}", report.edges);
             println!("time             {seconds:.2} s");

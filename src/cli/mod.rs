@@ -45,6 +45,13 @@ enum Command {
         /// Matcher configuration (TOML); the default for person records when missing.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Train a new model even when the stored one has the same configuration. Without
+        /// it, a run with the stored model scores only pairs that involve new records.
+        #[arg(long)]
+        retrain: bool,
+        /// Hide the progress spinner.
+        #[arg(long)]
+        no_progress: bool,
         /// Output format of the report.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -150,8 +157,16 @@ pub fn main() -> ExitCode {
         Command::Match {
             store,
             config,
+            retrain,
+            no_progress,
             format,
-        } => commands::match_records(&store, config.as_deref(), format.into()),
+        } => {
+            let options = idgraph::matching::MatchOptions {
+                retrain,
+                progress: !no_progress,
+            };
+            commands::match_records(&store, config.as_deref(), options, format.into())
+        }
         Command::Query {
             store,
             statement,

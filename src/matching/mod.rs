@@ -143,6 +143,40 @@ impl MatchConfig {
     }
 }
 
+/// Settings of one matcher run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MatchOptions {
+    /// Train a new model even when the stored one has the same configuration.
+    pub retrain: bool,
+    /// Show the current step on standard error when it is a terminal.
+    pub progress: bool,
+}
+
+/// A spinner that names the current step, hidden unless standard error is a terminal.
+struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        use std::io::IsTerminal;
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Progress(indicatif::ProgressBar::hidden());
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress(bar)
+    }
+
+    fn step(&self, name: &'static str) {
+        self.0.set_message(name);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// A trained model, saved in the store so that explanations use the same numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainedModel {
@@ -268,13 +302,16 @@ fn pattern(config: &MatchConfig, prepared: &Prepared, i: usize, j: usize) -> Pat
 /// # Errors
 ///
 /// Fails on an invalid blocking rule and on store errors.
-pub fn run(store: &mut Store, config: &MatchConfig, retrain: bool) -> Result<MatchReport> {
+pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> Result<MatchReport> {
+    let progress = Progress::new(options.progress);
+    progress.step("loading records");
     let saved = store
         .match_model()?
-        .filter(|model| !retrain && model.config == *config);
+        .filter(|model| !options.retrain && model.config == *config);
     let started = std::time::Instant::now();
     let prepared = prepare(store, config)?;
     tracing::debug!(elapsed = ?started.elapsed(), "loaded records for matching");
+    progress.step("blocking");
     let count = prepared.records.len();
     let mut report = MatchReport {
         records: count,
@@ -295,6 +332,7 @@ pub fn run(store: &mut Store, config: &MatchConfig, retrain: bool) -> Result<Mat
     }
     report.candidate_pairs = pairs.len();
     tracing::debug!(elapsed = ?started.elapsed(), pairs = pairs.len(), "blocked");
+    progress.step("comparing pairs and training");
 
     let (model, pairs, patterns) = match saved {
         Some(model) => {
@@ -317,6 +355,7 @@ pub fn run(store: &mut Store, config: &MatchConfig, retrain: bool) -> Result<Mat
     };
     report.scored_pairs = pairs.len();
     tracing::debug!(elapsed = ?started.elapsed(), pairs = pairs.len(), "compared pairs");
+    progress.step("scoring and linking");
 
     // Score every candidate and link the likely ones.
     let agreed_value = |i: u32, j: u32, c: usize| {
@@ -346,6 +385,7 @@ pub fn run(store: &mut Store, config: &MatchConfig, retrain: bool) -> Result<Mat
         report.edges += 1;
     }
     tracing::debug!(elapsed = ?started.elapsed(), "scored and linked");
+    progress.step("writing");
     let mut model = model;
     model.scored_below = writer.counters().next_node;
     writer.save_match_model(
