@@ -20,7 +20,8 @@
 //!   across unrelated people, so they must never link records;
 //! - three national id conflicts. In two, a clerk typed one customer's email into another
 //!   customer's row, so two people share an email but not a national id. In the third, one
-//!   person's duplicate account has two digits of the national id swapped;
+//!   person's duplicate account has two digits of the national id swapped. Resolution finds
+//!   more conflicts where a shared device or the support mailbox joins people;
 //! - emails spelled differently in orders: capitals, surrounding spaces, and Gmail dots,
 //!   `+tags` and `googlemail.com` (`Ann.Lee+shop@gmail.com` for `annlee@gmail.com`);
 //! - phones in national and international formats: `(415) 555-0142`, `+1 415-555-0142`,
@@ -36,9 +37,9 @@
 //! which NANPA reserves for fiction, and UK phones are 020 7946 0000 to 0999, Ofcom's range for
 //! drama. US national ids have area numbers 900 to 999, which the Social Security
 //! Administration never assigns to social security numbers, and UK ones start with `QQ`, a
-//! prefix HMRC never issues. Email domains are under the `.example` top-level domain of RFC 2606, except
-//! `gmail.com`, which the Gmail normalization rule needs, and IP addresses are in the
-//! documentation ranges of RFC 5737 and RFC 3849.
+//! prefix HMRC never issues. Email domains are under the `.example` top-level domain of
+//! RFC 2606, except `gmail.com`, which the Gmail normalization rule needs, and IP addresses are
+//! in the documentation ranges of RFC 5737 and RFC 3849.
 //!
 //! The output depends only on the seed: every choice comes from one ChaCha8 stream, no clock is
 //! read and no hash map is iterated. The same seed gives byte-identical files on every machine
@@ -72,7 +73,8 @@ pub const SUPPORT_MAILBOX: &str = "support@kestrel-outfitters.example";
 /// Number of people whose orders include one placed with [`SUPPORT_MAILBOX`].
 pub const SUPPORT_ORDERS: usize = 8;
 
-/// Number of CRM rows whose email, phone and national id are all placeholders.
+/// Number of CRM rows whose email, phone and national id are replaced by placeholders such as
+/// `unknown`.
 pub const PLACEHOLDER_ROWS: usize = 15;
 
 /// Number of households whose members share one tablet.
@@ -81,17 +83,18 @@ pub const FAMILY_TABLETS: usize = 6;
 /// Number of library computers, each used by six to eight unrelated people.
 pub const LIBRARY_COMPUTERS: usize = 2;
 
-/// Number of offices whose IP address the sessions of 8 to 15 colleagues share.
+/// Number of offices, each the workplace of 8 to 15 people whose sessions often come from the
+/// office's IP address.
 pub const OFFICES: usize = 4;
 
 /// A file written by [`write_sample`], with the mapping that ingests it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DemoSource {
-    /// Source name, such as `crm`; the same as `source` in the mapping.
+    /// Source name, such as `crm`, equal to `source` in the mapping.
     pub name: String,
     /// Path of the data file.
     pub path: PathBuf,
-    /// The file's mapping in TOML, in the format of `ingest::Mapping`.
+    /// The file's mapping in TOML, in the format of [`crate::ingest::Mapping`].
     pub mapping_toml: String,
 }
 
@@ -100,7 +103,7 @@ pub struct DemoSource {
 ///
 /// Creates `dir` when it is missing and overwrites earlier sample files. Also writes the ground
 /// truth [`TRUTH_FILE`], which is not a source. The mappings are only returned, so the caller
-/// decides where to store them. Generation takes well under a second.
+/// decides where to store them.
 ///
 /// # Errors
 ///
@@ -151,7 +154,7 @@ phone = "phone"
 national_id = "national_id"
 "#;
 
-const WEB_MAPPING: &str = r#"# Web sessions, one JSON object per line. `email` is set only when the visitor logged in.
+const WEB_MAPPING: &str = r#"# Web sessions as JSON Lines. `email` is set after a login.
 source = "web"
 format = "jsonl"
 key = "session_id"
@@ -164,7 +167,7 @@ email = "email"
 ip = "ip"
 "#;
 
-const ORDERS_MAPPING: &str = r#"# Web shop orders. amount (USD) and shipping_postcode become attributes.
+const ORDERS_MAPPING: &str = r#"# Web shop orders. The amount is in US dollars.
 source = "orders"
 format = "csv"
 key = "order_id"
@@ -258,7 +261,7 @@ const WORK_DOMAINS: [&str; 4] = [
 ];
 const GMAIL_TAGS: [&str; 4] = ["shop", "kestrel", "orders", "deals"];
 
-/// Ways to write a US phone number; see [`Phone::spell`].
+/// Number of styles in which [`Phone::spell`] writes a US phone number.
 const US_PHONE_STYLES: usize = 7;
 
 const FIRST_NAMES: &str = "\
@@ -589,7 +592,7 @@ struct Session {
     cookie: String,
     device_id: String,
     ip: String,
-    /// `None` leaves the field out of the JSON object, `Some(None)` writes `null`.
+    /// Email field of the JSON object: `None` leaves it out and `Some(None)` writes `null`.
     email: Option<Option<String>>,
     started_at: i64,
 }
@@ -629,7 +632,7 @@ impl Sample {
         let catalog = Catalog::new();
         let mut generator = Generator {
             random: Random(ChaCha8Rng::seed_from_u64(seed)),
-            taken: BTreeSet::new(),
+            claimed: BTreeSet::new(),
             catalog: &catalog,
         };
         let (people, households) = generator.people();
@@ -737,19 +740,19 @@ fn format_utc(seconds: i64, format: &str) -> String {
     timestamp.strftime(format).to_string()
 }
 
-/// Draws the people and the rows of every source from one random stream. `taken` holds every
-/// value that must stay unique across people (mailboxes, phones, national ids, device ids,
-/// cookies, session ids), each with a prefix naming its kind.
+/// Draws the people and the rows of every source from one random stream. `claimed` contains
+/// every value that must stay unique across people (mailboxes, phones, national ids, device
+/// ids, cookies, session ids), each with a prefix naming its kind.
 struct Generator<'c> {
     random: Random,
-    taken: BTreeSet<String>,
+    claimed: BTreeSet<String>,
     catalog: &'c Catalog,
 }
 
 impl Generator<'_> {
-    /// Claims `value` in the namespace `kind`. Returns false when it was already taken.
+    /// Claims `value` in the namespace `kind`. Returns false when it was already claimed.
     fn claim(&mut self, kind: &str, value: &str) -> bool {
-        self.taken.insert(format!("{kind}:{value}"))
+        self.claimed.insert(format!("{kind}:{value}"))
     }
 
     /// Generates [`PEOPLE`] people and their households. Some people move in with the person
@@ -843,16 +846,17 @@ impl Generator<'_> {
         if self.random.chance(15) {
             street.push_str(&format!(", Apt {}", 1 + self.random.below(40)));
         }
+        let postcode = *self.random.pick(&city.postcodes);
         Address {
             street,
             city: city.name,
-            postcode: *self.random.pick(&city.postcodes),
+            postcode,
         }
     }
 
-    /// Returns a home IP address. Homes get one of the 508 addresses of the IPv4 documentation
-    /// ranges 192.0.2.0/24 and 198.51.100.0/24 while some are free, and otherwise an address of
-    /// the IPv6 documentation prefix 2001:db8::/32.
+    /// Returns an unused home IP address. About 15% of homes get one of the 508 addresses of the
+    /// IPv4 documentation ranges 192.0.2.0/24 and 198.51.100.0/24, and the others, or all once
+    /// those run short, an address of the IPv6 documentation prefix 2001:db8::/32.
     fn home_ip(&mut self) -> String {
         if self.random.chance(15) {
             for _ in 0..20 {
@@ -1032,7 +1036,8 @@ impl Generator<'_> {
         }
 
         // The placeholder rows and the conflicts go to US customers who live alone, so that
-        // no household or UK rule interferes with them.
+        // no household or UK rule interferes with them. Five people take part in the
+        // conflicts: two pairs that share an email, and one with a mistyped national id.
         let mut special: Vec<usize> = (0..people.len())
             .filter(|&i| people[i].in_crm && people[i].household.is_none() && !people[i].uk)
             .collect();
@@ -1335,13 +1340,13 @@ impl Generator<'_> {
         let mut orders = Vec::new();
         for (index, person) in people.iter().enumerate() {
             for _ in 0..self.random.weighted(&ORDERS_PER_PERSON) {
-                // A guest checkout may leave out the email or the phone.
-                let email = if self.random.chance(8) {
+                // The checkout form needs an email or a phone, and guests may leave out one.
+                let email = if self.random.chance(5) {
                     String::new()
                 } else {
                     self.order_email(&person.email)
                 };
-                let phone = if self.random.chance(25) {
+                let phone = if !email.is_empty() && self.random.chance(25) {
                     String::new()
                 } else {
                     person.phone.spell(self.random.below(US_PHONE_STYLES))
@@ -1837,41 +1842,41 @@ mod tests {
         let (header, rows) = read_csv(&dir.path().join(CRM_FILE));
         let (key, email) = (column(&header, "customer_no"), column(&header, "email"));
         let national_id = column(&header, "national_id");
-        // Rows by email, lowercased, with their person and national id.
-        let mut by_email: BTreeMap<String, Vec<(&String, String)>> = BTreeMap::new();
+
+        // The people and national ids of the CRM rows of each email, lowercased.
+        let mut people_by_email: BTreeMap<String, BTreeSet<&String>> = BTreeMap::new();
+        let mut ids_by_email: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for row in &rows {
-            if row[email].contains('@') && !row[national_id].is_empty() {
-                let person = &truth[&("crm".to_owned(), row[key].clone())];
-                let id = compact(&row[national_id]);
-                by_email
-                    .entry(row[email].to_lowercase())
-                    .or_default()
-                    .push((person, id));
+            if !row[email].contains('@') || row[national_id].is_empty() {
+                continue;
             }
+            let address = row[email].to_lowercase();
+            let person = &truth[&("crm".to_owned(), row[key].clone())];
+            people_by_email
+                .entry(address.clone())
+                .or_default()
+                .insert(person);
+            ids_by_email
+                .entry(address)
+                .or_default()
+                .insert(compact(&row[national_id]));
         }
-        let conflicts: Vec<&Vec<(&String, String)>> = by_email
-            .values()
-            .filter(|rows| rows.iter().map(|(_, id)| id).collect::<BTreeSet<_>>().len() >= 2)
-            .collect();
-        let shared_by_people = conflicts
+
+        let conflicts: Vec<&String> = ids_by_email
             .iter()
-            .filter(|rows| {
-                rows.iter()
-                    .map(|(person, _)| person)
-                    .collect::<BTreeSet<_>>()
-                    .len()
-                    >= 2
-            })
-            .count();
+            .filter(|(_, ids)| ids.len() >= 2)
+            .map(|(address, _)| address)
+            .collect();
+        let reused = conflicts
+            .iter()
+            .filter(|address| people_by_email[**address].len() >= 2);
+        let reused = reused.count();
         assert!(
             conflicts.len() >= 3,
             "{} national id conflicts",
             conflicts.len()
         );
-        assert!(
-            shared_by_people >= 2,
-            "{shared_by_people} emails reused across people"
-        );
+        assert!(reused >= 2, "{reused} emails reused across people");
     }
 
     #[test]
@@ -1976,7 +1981,7 @@ mod tests {
         assert_eq!(ascii_letters("Wiśniewski"), "wisniewski");
         let mut generator = Generator {
             random: Random(ChaCha8Rng::seed_from_u64(3)),
-            taken: BTreeSet::new(),
+            claimed: BTreeSet::new(),
             catalog: &Catalog::new(),
         };
         for name in ["Lee", "José", "Anna", "Müller", "Ødegaard", "Li"] {
