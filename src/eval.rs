@@ -94,7 +94,7 @@ where
     }
 }
 
-/// Where each record's ground-truth label comes from.
+/// Source of each record's ground-truth label.
 #[derive(Clone, Debug)]
 pub struct Truth {
     /// Attribute name, or the key column of the record's source (the record key).

@@ -28,7 +28,7 @@ Meta-commands:
   .quit                               leave (also Ctrl-D)
 ";
 
-/// What the caller should do after a line.
+/// Action for the caller after one line of input.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {
     /// Print this text and go on.

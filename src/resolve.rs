@@ -4,7 +4,7 @@
 //! link threshold. Each new or changed record merges the entities it touches, with an
 //! incremental union: the merged entity keeps the lowest (oldest) id of the entities involved,
 //! and the members of the others are relabelled. When an update removes a confident edge, the
-//! entity is split again by a search over its members: the part that holds the entity's oldest
+//! entity is split again by a search over its members: the part that contains the entity's oldest
 //! record keeps the id and every other part gets a new one.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -29,7 +29,7 @@ pub struct PreparedRecord {
     pub identifiers: Vec<PreparedIdentifier>,
     /// Attributes by name.
     pub attributes: Vec<(String, String)>,
-    /// When the record was observed, if the input says so.
+    /// When the record was observed, if the input gives a time.
     pub timestamp: Option<Timestamp>,
 }
 
@@ -44,7 +44,7 @@ pub struct PreparedIdentifier {
     pub raw: String,
 }
 
-/// What an upsert did to the record.
+/// Result of an upsert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpsertOutcome {
     /// The record was new.
@@ -276,7 +276,7 @@ pub(crate) fn split_entity(writer: &mut Writer<'_>, entity: EntityId) -> Result<
     let mut reached = RoaringBitmap::new();
     let mut ids = Vec::new();
     for (index, part) in parts.into_iter().enumerate() {
-        // The first part holds the oldest record, so it keeps the entity's id.
+        // The first part contains the oldest record, so it keeps the entity's id.
         let id = if index == 0 {
             entity
         } else {

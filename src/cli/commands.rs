@@ -54,7 +54,7 @@ pub struct IngestArgs {
     /// replaces it and resolves every entity again.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// What to do with an invalid row.
+    /// Policy for invalid rows.
     #[arg(long, value_enum, default_value_t = ErrorPolicy::Stop)]
     on_error: ErrorPolicy,
     /// Rows per atomic commit.
@@ -397,7 +397,7 @@ pub fn demo(dir: &Path, seed: u64) -> Result<()> {
         let mapping: Mapping = Mapping::from_toml_file(&mapping_path)?;
         let report = ingest::ingest_file(&mut store, &source.path, &mapping, &options)?;
         println!(
-            "  ingested {:<28} {:>5} records ({} placeholder values dropped)",
+            "  ingested {:<36} {:>5} records ({} empty or placeholder identifier values dropped)",
             source.path.display(),
             report.inserted + report.updated,
             report.placeholders

@@ -104,7 +104,7 @@ enum Command {
     Eval {
         /// Store directory.
         store: PathBuf,
-        /// Attribute or key column that holds each record's true label.
+        /// Attribute or key column that contains each record's true label.
         #[arg(long)]
         truth_column: String,
         /// Regular expression that extracts the label from the column (its first group),

@@ -34,7 +34,7 @@ impl Format {
     }
 }
 
-/// How the columns of one input file become a record.
+/// Column roles of one input file: key, identifiers, attributes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
@@ -43,7 +43,7 @@ pub struct Mapping {
     /// File format; guessed from the file name when missing.
     #[serde(default)]
     pub format: Option<Format>,
-    /// Column that holds the record key, unique within the source.
+    /// Column that contains the record key, unique within the source.
     pub key: String,
     /// Column holding the observation time (RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` in
     /// UTC, or seconds since the Unix epoch).

@@ -99,7 +99,7 @@ impl IngestReport {
     }
 }
 
-/// What to do with an invalid row.
+/// Policy for invalid rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnError {
     /// Stop at the first invalid row. Rows before it are stored.
@@ -112,7 +112,7 @@ pub enum OnError {
 /// Settings of a file ingest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IngestOptions {
-    /// What to do with an invalid row.
+    /// Policy for invalid rows.
     pub on_error: OnError,
     /// Show a progress bar on standard error when it is a terminal.
     pub progress: bool,

@@ -5,7 +5,7 @@
 use rapidfuzz::distance::{jaro_winkler, osa};
 use serde::{Deserialize, Serialize};
 
-/// How one attribute is compared.
+/// Comparison method of one attribute, with its agreement levels.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Method {

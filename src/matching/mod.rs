@@ -33,7 +33,7 @@ pub struct ComparisonConfig {
     pub name: String,
     /// Attribute compared.
     pub column: String,
-    /// How values are compared.
+    /// Comparison method and its levels.
     #[serde(flatten)]
     pub method: Method,
     /// Adjust exact agreement by how common the value is, so that agreeing on a rare value
@@ -85,7 +85,7 @@ fn levenshtein(column: &str, distances: &[usize]) -> ComparisonConfig {
 }
 
 impl Default for MatchConfig {
-    /// The default for person records, with FEBRL's column names.
+    /// Returns the default for person records, with FEBRL's column names.
     fn default() -> Self {
         let blocking = [
             vec!["surname"],
@@ -192,7 +192,7 @@ pub struct TrainedModel {
     pub scored_below: NodeId,
 }
 
-/// What a matcher run found.
+/// Outcome of a matcher run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MatchReport {
     /// Records considered.

@@ -19,7 +19,7 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// A titled table of text cells.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Table {
-    /// What the table lists.
+    /// Title naming what the table lists.
     pub title: String,
     /// Column names.
     pub columns: Vec<String>,

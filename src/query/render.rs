@@ -4,7 +4,7 @@ use comfy_table::{ContentArrangement, Table as TextTable, presets::UTF8_FULL_CON
 
 use crate::query::eval::QueryOutput;
 
-/// How results are printed.
+/// Output format of results.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputMode {
     /// Text tables for people.

@@ -26,7 +26,7 @@ pub fn meta(name: &str) -> Vec<u8> {
 /// one sled write per page instead of one per node.
 pub const PAGE_SLOTS: u32 = 64;
 
-/// Returns the page that holds `id`, and the slot of `id` in it.
+/// Returns the page that contains `id`, and the slot of `id` in it.
 pub fn page_of(id: u32) -> (u32, usize) {
     (id / PAGE_SLOTS, (id % PAGE_SLOTS) as usize)
 }

@@ -38,12 +38,12 @@ pub struct Counters {
     pub entities: u64,
 }
 
-/// What the store knows about one source: set by ingest, shown by `stats`.
+/// Description of one source, written by ingest and shown by `stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {
     /// The source's name.
     pub name: String,
-    /// The input column that holds the record key, if the records came from a file.
+    /// The input column that contains the record key, if the records came from a file.
     pub key_column: Option<String>,
 }
 
@@ -74,8 +74,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// Fails when the directory cannot be opened (for example when another process holds it),
-    /// or when it holds a store of another format version.
+    /// Fails when the directory cannot be opened (for example when another process has it open),
+    /// or when it contains a store of another format version.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         Store::open_with(path, None)
     }

@@ -72,7 +72,7 @@ impl<'a> Writer<'a> {
         self.dirty_nodes.len()
     }
 
-    /// Returns a copy of the node with `id`, as this batch sees it.
+    /// Returns a copy of the node with `id`, including this batch's uncommitted changes.
     ///
     /// # Errors
     ///
@@ -154,12 +154,12 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Returns the node id of the record `key` of `source`, as this batch sees it.
+    /// Returns the node id of the record `key` of `source`, including this batch's uncommitted changes.
     pub(crate) fn find_record(&self, source: &str, key: &str) -> Result<Option<NodeId>> {
         self.find_indexed(keys::record(source, key))
     }
 
-    /// Returns the node id of the normalized identifier, as this batch sees it.
+    /// Returns the node id of the normalized identifier, including this batch's uncommitted changes.
     pub(crate) fn find_identifier(
         &self,
         kind: &IdentifierKind,
@@ -234,7 +234,7 @@ impl<'a> Writer<'a> {
         self.changed_entities.insert(id);
     }
 
-    /// Returns a copy of the entity with `id`, as this batch sees it.
+    /// Returns a copy of the entity with `id`, including this batch's uncommitted changes.
     ///
     /// # Errors
     ///
@@ -359,7 +359,7 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Drops the empty slots at the end of a page, so a page holds only up to its last item.
+/// Drops the empty slots at the end of a page, so a page ends at its last item.
 fn trim_slots<T>(mut slots: Vec<Option<T>>) -> Vec<Option<T>> {
     while matches!(slots.last(), Some(None)) {
         slots.pop();
