@@ -263,7 +263,7 @@ fn prepare(
         ));
     }
 
-    let normalizer = writer.store().normalizer();
+    let normalizer = writer.store().normalizer()?;
     let mut identifiers = Vec::with_capacity(record.identifiers.len());
     for (kind, raw) in &record.identifiers {
         let kind = IdentifierKind::new(kind).ok_or_else(|| {

@@ -100,7 +100,7 @@ impl Default for MatchConfig {
         MatchConfig {
             threshold: 0.5,
             max_block_size: 1000,
-            random_pairs: 200_000,
+            random_pairs: 50_000,
             max_iterations: 100,
             seed: 1,
             blocking: blocking
@@ -446,7 +446,8 @@ fn train_model(
                 total
             },
         );
-    let u = fellegi_sunter::estimate_u(&levels, &u_counts);
+    let mut u = fellegi_sunter::estimate_u(&levels, &u_counts);
+    exact_u_from_frequencies(&mut u, prepared);
 
     // m and lambda by expectation-maximisation over the candidates' patterns.
     let patterns: Vec<Pattern> = pairs
@@ -466,6 +467,39 @@ fn train_model(
         scored_below: 0,
     };
     (model, patterns)
+}
+
+/// Replaces each comparison's sampled `u` of exact agreement with its exact value, the chance
+/// that two random records hold the same value (the sum of squared value shares), and scales
+/// the other levels to fill the rest. Exact agreement is the rarest level for most columns, so
+/// a sample estimates it worst.
+fn exact_u_from_frequencies(u: &mut [Vec<f64>], prepared: &Prepared) {
+    for (c, &column) in prepared.comparison_columns.iter().enumerate() {
+        let mut counts: HashMap<&str, f64> = HashMap::new();
+        let mut total = 0.0;
+        for values in &prepared.records {
+            if let Some(value) = values[column].as_deref() {
+                *counts.entry(value).or_default() += 1.0;
+                total += 1.0;
+            }
+        }
+        if total < 2.0 {
+            continue;
+        }
+        // Pairs of distinct records: n (n - 1) over N (N - 1), not (n / N) squared.
+        let same: f64 =
+            counts.values().map(|n| n * (n - 1.0)).sum::<f64>() / (total * (total - 1.0));
+        let levels = &mut u[c];
+        let top = levels.len() - 1;
+        let exact = same.max(1e-6);
+        let others: f64 = levels[..top].iter().sum();
+        if others > 0.0 {
+            for level in &mut levels[..top] {
+                *level *= (1.0 - exact) / others;
+            }
+        }
+        levels[top] = exact;
+    }
 }
 
 /// Trains `m` with one expectation-maximisation session per blocking rule, on the pairs

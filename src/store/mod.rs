@@ -55,7 +55,9 @@ pub struct Store {
     tree: sled::Tree,
     path: PathBuf,
     config: Config,
-    normalizer: Normalizer,
+    /// Built on first use: loading the phone metadata takes tens of milliseconds, which a
+    /// query that normalizes nothing should not pay.
+    normalizer: std::sync::OnceLock<Normalizer>,
     counters: Counters,
 }
 
@@ -124,7 +126,13 @@ impl Store {
                 });
             }
         };
-        let normalizer = Normalizer::new(&stored_config.normalize).map_err(Error::Config)?;
+        let normalizer = std::sync::OnceLock::new();
+        if let Some(config) = &config {
+            let built = Normalizer::new(&config.normalize).map_err(Error::Config)?;
+            if config.normalize == stored_config.normalize {
+                let _ = normalizer.set(built);
+            }
+        }
         let mut store = Store {
             db,
             tree,
@@ -158,8 +166,17 @@ impl Store {
     }
 
     /// Returns the normalizer built from the store's configuration.
-    pub fn normalizer(&self) -> &Normalizer {
-        &self.normalizer
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`Error::Config`] when the stored normalization settings are invalid, which
+    /// only a store written by another program can contain.
+    pub fn normalizer(&self) -> Result<&Normalizer> {
+        if let Some(normalizer) = self.normalizer.get() {
+            return Ok(normalizer);
+        }
+        let built = Normalizer::new(&self.config.normalize).map_err(Error::Config)?;
+        Ok(self.normalizer.get_or_init(|| built))
     }
 
     /// Returns the counters as of the last commit.
@@ -233,7 +250,7 @@ impl Store {
     ///
     /// Fails on I/O errors.
     pub fn find_identifier(&self, kind: &IdentifierKind, value: &str) -> Result<Option<NodeId>> {
-        match self.normalizer.identifier(kind, value) {
+        match self.normalizer()?.identifier(kind, value) {
             Normalized::Value(normalized) => {
                 read_id(&self.tree, &keys::identifier(kind.as_str(), &normalized))
             }
@@ -308,7 +325,7 @@ impl Store {
         let normalizer = Normalizer::new(&config.normalize).map_err(Error::Config)?;
         tracing::debug!("configuration changed, resolving all entities again");
         self.config = config;
-        self.normalizer = normalizer;
+        self.normalizer = std::sync::OnceLock::from(normalizer);
         let mut writer = self.writer();
         writer.save_config();
         crate::resolve::resolve_all(&mut writer)?;
