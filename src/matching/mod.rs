@@ -40,6 +40,29 @@ pub struct ComparisonConfig {
     /// counts more than agreeing on a common one.
     #[serde(default)]
     pub term_frequency: bool,
+    /// A column whose value may have been swapped with this one, such as the surname for a
+    /// first name: when each record's value equals the other record's value of that column,
+    /// the comparison counts as exact agreement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_with: Option<String>,
+}
+
+impl ComparisonConfig {
+    /// Returns the agreement level of two records' values, or `None` when either is missing.
+    /// `left_swap` and `right_swap` are the records' values of the `swap_with` column.
+    pub fn level(
+        &self,
+        left: Option<&str>,
+        right: Option<&str>,
+        left_swap: Option<&str>,
+        right_swap: Option<&str>,
+    ) -> Option<u8> {
+        let (x, y) = (left?, right?);
+        let level = self.method.compare(x, y);
+        let top = self.method.levels() - 1;
+        let swapped = self.swap_with.is_some() && left_swap == Some(y) && right_swap == Some(x);
+        Some(if level < top && swapped { top } else { level } as u8)
+    }
 }
 
 /// Configuration of the matcher.
@@ -70,6 +93,7 @@ fn jaro_winkler(column: &str, thresholds: &[f64], term_frequency: bool) -> Compa
             thresholds: thresholds.to_vec(),
         },
         term_frequency,
+        swap_with: None,
     }
 }
 
@@ -81,6 +105,7 @@ fn levenshtein(column: &str, distances: &[usize]) -> ComparisonConfig {
             distances: distances.to_vec(),
         },
         term_frequency: false,
+        swap_with: None,
     }
 }
 
@@ -115,6 +140,7 @@ impl Default for MatchConfig {
                     column: "date_of_birth".into(),
                     method: Method::Date,
                     term_frequency: false,
+                    swap_with: None,
                 },
                 levenshtein("street_number", &[1]),
                 jaro_winkler("address_1", &[0.9, 0.75], false),
@@ -125,6 +151,7 @@ impl Default for MatchConfig {
                     column: "state".into(),
                     method: Method::Exact,
                     term_frequency: false,
+                    swap_with: None,
                 },
                 levenshtein("soc_sec_id", &[1, 2]),
             ],
@@ -221,6 +248,8 @@ struct Prepared {
     ids: Vec<NodeId>,
     records: Vec<Values>,
     comparison_columns: Vec<usize>,
+    /// Per comparison, the column of its `swap_with` setting.
+    swap_columns: Vec<Option<usize>>,
     rules: Vec<Vec<KeyPart>>,
 }
 
@@ -235,6 +264,11 @@ fn prepare(store: &Store, config: &MatchConfig) -> Result<Prepared> {
             }
         }
     };
+    let swap_columns: Vec<Option<usize>> = config
+        .comparisons
+        .iter()
+        .map(|c| c.swap_with.as_deref().map(&mut index_of))
+        .collect();
     let comparison_columns: Vec<usize> = config
         .comparisons
         .iter()
@@ -275,6 +309,7 @@ fn prepare(store: &Store, config: &MatchConfig) -> Result<Prepared> {
         ids,
         records,
         comparison_columns,
+        swap_columns,
         rules,
     })
 }
@@ -285,9 +320,14 @@ fn pattern(config: &MatchConfig, prepared: &Prepared, i: usize, j: usize) -> Pat
         .comparisons
         .iter()
         .zip(&prepared.comparison_columns)
-        .map(|(comparison, &column)| match (&a[column], &b[column]) {
-            (Some(x), Some(y)) => Some(comparison.method.compare(x, y) as u8),
-            _ => None,
+        .zip(&prepared.swap_columns)
+        .map(|((comparison, &column), swap)| {
+            comparison.level(
+                a[column].as_deref(),
+                b[column].as_deref(),
+                swap.and_then(|s| a[s].as_deref()),
+                swap.and_then(|s| b[s].as_deref()),
+            )
         })
         .collect()
 }
@@ -673,5 +713,53 @@ impl TrainedModel {
             });
         }
         (weight, outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swapped_names_count_as_exact() {
+        let first_name = ComparisonConfig {
+            swap_with: Some("surname".into()),
+            ..jaro_winkler("first_name", &[0.92, 0.8], false)
+        };
+        let exact = Some(3);
+        assert_eq!(
+            first_name.level(Some("caleb"), Some("caleb"), None, None),
+            exact
+        );
+        assert_eq!(
+            first_name.level(Some("caleb"), Some("rowe"), Some("rowe"), Some("caleb")),
+            exact,
+            "caleb rowe against rowe caleb"
+        );
+        assert_eq!(
+            first_name.level(Some("caleb"), Some("rowe"), Some("rowe"), Some("smith")),
+            Some(0),
+            "only one side swapped"
+        );
+        assert_eq!(first_name.level(None, Some("rowe"), None, None), None);
+        let plain = jaro_winkler("first_name", &[0.92, 0.8], false);
+        assert_eq!(
+            plain.level(Some("caleb"), Some("rowe"), Some("rowe"), Some("caleb")),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn config_from_toml_with_defaults() {
+        let config = MatchConfig::from_toml(
+            "threshold = 0.9\n[[comparisons]]\ncolumn = \"dob\"\nmethod = \"date\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.threshold, 0.9);
+        assert_eq!(config.comparisons.len(), 1);
+        assert_eq!(config.comparisons[0].method, Method::Date);
+        assert_eq!(config.max_block_size, MatchConfig::default().max_block_size);
+        let error = MatchConfig::from_toml("treshold = 0.9\n").unwrap_err();
+        assert!(error.contains("treshold"), "{error}");
     }
 }

@@ -401,25 +401,35 @@ fn explain(store: &Store, left: &NodeRef, right: &NodeRef) -> Result<QueryOutput
     }
     let ((left_id, a), (right_id, b)) = (&records[0], &records[1]);
 
-    let values = |record: &crate::model::RecordNode| -> Vec<Option<String>> {
-        let comparisons = &model.config.comparisons;
-        comparisons
-            .iter()
-            .map(|c| record.attribute(&c.column).map(str::to_lowercase))
-            .collect()
+    let value = |record: &crate::model::RecordNode, column: Option<&String>| {
+        column
+            .and_then(|column| record.attribute(column))
+            .map(str::to_lowercase)
     };
-    let (left_values, right_values) = (values(a), values(b));
-    let pattern: Vec<Option<u8>> = model
-        .config
-        .comparisons
+    let comparisons = &model.config.comparisons;
+    let left_values: Vec<Option<String>> = comparisons
+        .iter()
+        .map(|c| value(a, Some(&c.column)))
+        .collect();
+    let right_values: Vec<Option<String>> = comparisons
+        .iter()
+        .map(|c| value(b, Some(&c.column)))
+        .collect();
+    let pattern: Vec<Option<u8>> = comparisons
         .iter()
         .enumerate()
-        .map(
-            |(c, comparison)| match (&left_values[c], &right_values[c]) {
-                (Some(x), Some(y)) => Some(comparison.method.compare(x, y) as u8),
-                _ => None,
-            },
-        )
+        .map(|(c, comparison)| {
+            let (left_swap, right_swap) = (
+                value(a, comparison.swap_with.as_ref()),
+                value(b, comparison.swap_with.as_ref()),
+            );
+            comparison.level(
+                left_values[c].as_deref(),
+                right_values[c].as_deref(),
+                left_swap.as_deref(),
+                right_swap.as_deref(),
+            )
+        })
         .collect();
     let (weight, outcomes) = model.explain(&pattern, |c| {
         left_values[c].as_deref().or(right_values[c].as_deref())
