@@ -418,7 +418,11 @@ pub fn demo(dir: &Path, seed: u64) -> Result<()> {
 
 /// Picks example statements that return something on the demo store.
 fn demo_examples(store: &Store) -> Result<Vec<String>> {
-    let mut examples = vec!["stats".to_owned(), "conflicts limit 5".to_owned()];
+    let mut examples = vec![
+        "stats".to_owned(),
+        "conflicts limit 5".to_owned(),
+        format!("find email {}", idgraph::demo::SUPPORT_MAILBOX),
+    ];
     let mut largest: Option<(u64, u32)> = None;
     for entity in store.entities() {
         let entity = entity?;
