@@ -152,3 +152,70 @@ pub fn run(store: &Store) -> Result<(), rustyline::error::ReadlineError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::RecordInput;
+
+    fn store(dir: &std::path::Path) -> Store {
+        let mut store = Store::open(dir).unwrap();
+        store
+            .upsert([RecordInput::new("crm", "1").identifier("email", "ann@example.com")])
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn meta_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let mut session = Session::new(&store);
+        assert_eq!(session.handle(".help"), Reply::Print(HELP.to_owned()));
+        assert_eq!(session.handle("  .quit "), Reply::Quit);
+        assert_eq!(session.handle(".exit"), Reply::Quit);
+        assert_eq!(session.handle(".mode json"), Reply::Print(String::new()));
+        assert_eq!(session.mode(), OutputMode::Json);
+        let Reply::Error(message) = session.handle(".mode xml") else {
+            panic!("an unknown mode must be an error");
+        };
+        assert!(message.contains("\"xml\""), "{message}");
+        let Reply::Error(message) = session.handle(".load x") else {
+            panic!("an unknown meta-command must be an error");
+        };
+        assert!(message.contains(".help"), "{message}");
+    }
+
+    #[test]
+    fn statements_print_in_current_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let mut session = Session::new(&store);
+        let Reply::Print(table) = session.handle("find email ANN@example.com") else {
+            panic!("find must succeed");
+        };
+        assert!(table.starts_with("node (1 rows)"), "{table}");
+        session.handle(".mode json");
+        let Reply::Print(json) = session.handle("stats; stats") else {
+            panic!("stats must succeed");
+        };
+        assert_eq!(json.lines().count(), 2, "one JSON document per statement");
+        assert!(json.contains("\"records\":1"), "{json}");
+    }
+
+    #[test]
+    fn errors_show_position_and_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let mut session = Session::new(&store);
+        let Reply::Error(message) = session.handle("find emial") else {
+            panic!("a syntax error must be an error");
+        };
+        assert!(message.contains("line 1, column 11"), "{message}");
+        assert!(message.contains('^'), "{message}");
+        let Reply::Error(message) = session.handle("entity 99") else {
+            panic!("a missing entity must be an error");
+        };
+        assert_eq!(message, "error: entity 99 not found");
+    }
+}
