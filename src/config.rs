@@ -23,6 +23,12 @@ pub struct Config {
     pub default_kind_weight: f32,
     /// Kinds a person has at most one value of. Two values in one entity are a conflict.
     pub unique_kinds: Vec<String>,
+    /// Local parts of email addresses that a team shares rather than a person (`support` in
+    /// `support@shop.example`), compared in lowercase.
+    pub role_mailboxes: Vec<String>,
+    /// Confidence of the edge to a role mailbox, below the default link threshold so that a
+    /// shared mailbox alone never joins two people.
+    pub role_mailbox_weight: f32,
     /// Score cut-offs of the tiers.
     pub tiers: TierCutoffs,
     /// Identifier normalization.
@@ -48,6 +54,33 @@ impl Default for Config {
             kind_weights,
             default_kind_weight: 0.7,
             unique_kinds: vec!["national_id".to_owned()],
+            role_mailboxes: [
+                "support",
+                "info",
+                "help",
+                "helpdesk",
+                "service",
+                "customerservice",
+                "contact",
+                "sales",
+                "orders",
+                "billing",
+                "accounts",
+                "admin",
+                "office",
+                "team",
+                "hello",
+                "enquiries",
+                "noreply",
+                "no-reply",
+                "donotreply",
+                "webmaster",
+                "postmaster",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+            role_mailbox_weight: 0.3,
             tiers: TierCutoffs::default(),
             normalize: NormalizeConfig::default(),
         }
@@ -61,6 +94,23 @@ impl Config {
             .get(kind)
             .copied()
             .unwrap_or(self.default_kind_weight)
+    }
+
+    /// Returns the base confidence of the edge from a record to identifier `value` of `kind`:
+    /// the kind's weight, or `role_mailbox_weight` for an email whose local part is a role
+    /// mailbox.
+    pub fn identifier_weight(&self, kind: &str, value: &str) -> f32 {
+        if kind == "email" {
+            let local = value.split('@').next().unwrap_or_default();
+            if self
+                .role_mailboxes
+                .iter()
+                .any(|role| role.eq_ignore_ascii_case(local))
+            {
+                return self.role_mailbox_weight;
+            }
+        }
+        self.kind_weight(kind)
     }
 
     /// Returns whether a person has at most one value of `kind`.
@@ -87,6 +137,12 @@ impl Config {
                     "kind_weights.{kind} is {weight}, expected a number in (0, 1]"
                 ));
             }
+        }
+        if !in_unit(self.role_mailbox_weight) {
+            return Err(format!(
+                "role_mailbox_weight is {}, expected a number in (0, 1]",
+                self.role_mailbox_weight
+            ));
         }
         if !in_unit(self.default_kind_weight) {
             return Err(format!(
@@ -177,6 +233,21 @@ mod tests {
         assert_eq!(config.kind_weight("ip"), 0.1);
         assert_eq!(config.kind_weight("loyalty_card"), 0.7);
         assert!(config.is_unique_kind("national_id"));
+    }
+
+    #[test]
+    fn role_mailbox_is_weak() {
+        let config = Config::default();
+        assert_eq!(
+            config.identifier_weight("email", "support@shop.example"),
+            0.3
+        );
+        assert_eq!(
+            config.identifier_weight("email", "NoReply@shop.example"),
+            0.3
+        );
+        assert_eq!(config.identifier_weight("email", "ann@shop.example"), 0.9);
+        assert_eq!(config.identifier_weight("cookie", "support"), 0.6);
     }
 
     #[test]

@@ -93,10 +93,8 @@ pub(crate) fn upsert_record(
     let mut new_edges: BTreeMap<NodeId, Edge> = BTreeMap::new();
     for identifier in &prepared.identifiers {
         let identifier_id = attach_identifier(writer, identifier, record_id)?;
-        let weight = writer
-            .store()
-            .config()
-            .kind_weight(identifier.kind.as_str());
+        let config = writer.store().config();
+        let weight = config.identifier_weight(identifier.kind.as_str(), &identifier.value);
         let previous = old_edges.iter().find(|edge| edge.to == identifier_id);
         let edge = new_edges.entry(identifier_id).or_insert_with(|| Edge {
             to: identifier_id,

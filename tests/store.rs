@@ -302,3 +302,47 @@ fn incremental_equals_from_scratch() {
         );
     }
 }
+
+#[test]
+fn shared_support_mailbox_does_not_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .upsert([
+            record(
+                "crm",
+                "ann",
+                &[
+                    ("email", "ann@team.example"),
+                    ("email", "support@team.example"),
+                ],
+            ),
+            record(
+                "crm",
+                "bob",
+                &[
+                    ("email", "bob@team.example"),
+                    ("email", "Support@Team.example"),
+                ],
+            ),
+        ])
+        .unwrap();
+    assert_ne!(
+        entity_of(&store, "crm", "ann"),
+        entity_of(&store, "crm", "bob")
+    );
+    let email = idgraph::IdentifierKind::new("email").unwrap();
+    let support = store
+        .find_identifier(&email, "support@team.example")
+        .unwrap()
+        .unwrap();
+    let Some(Node::Identifier(mailbox)) = store.node(support).unwrap() else {
+        panic!("node {support} is not an identifier");
+    };
+    assert_eq!(
+        mailbox.records.len(),
+        2,
+        "both records still carry the mailbox"
+    );
+    assert_eq!(mailbox.entity, None, "a role mailbox links no one");
+}
