@@ -137,8 +137,11 @@ pub enum Evidence {
     Match {
         /// Total match weight (log2 Bayes factor, prior included).
         weight: f32,
-        /// Each comparison's outcome.
-        comparisons: Vec<ComparisonOutcome>,
+        /// Agreement level per comparison of the stored match model, `None` where a value
+        /// was missing. The model's configuration names each comparison and level.
+        levels: Vec<Option<u8>>,
+        /// Weight contribution per comparison (log2 of m over u), 0 where a value was missing.
+        contributions: Vec<f32>,
     },
 }
 
@@ -151,7 +154,7 @@ impl fmt::Display for Evidence {
     }
 }
 
-/// One attribute comparison of a probabilistic match: its level and weight contribution.
+/// One attribute comparison of a probabilistic match, as an explanation shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonOutcome {
     /// Name of the comparison, usually the attribute it compares.

@@ -356,32 +356,40 @@ pub(crate) fn link_records(
     observed_at: Timestamp,
 ) -> Result<()> {
     let mut added = false;
+    let mut evidence = Some(evidence);
     for (from, to) in [(a, b), (b, a)] {
-        let record = writer.record_mut(from)?;
-        let edge = Edge {
-            to,
-            evidence: evidence.clone(),
-            weight,
-            source: MATCHER_SOURCE.to_owned(),
-            first_seen: observed_at,
-            last_seen: observed_at,
-            count: 1,
+        // The second side takes the evidence itself, the first a copy.
+        let evidence = if from == a {
+            evidence.clone().expect("evidence is taken once per side")
+        } else {
+            evidence.take().expect("evidence is taken once per side")
         };
-        match record
-            .edges
-            .iter_mut()
-            .find(|edge| edge.to == to && !matches!(edge.evidence, Evidence::HasIdentifier(_)))
-        {
+        let record = writer.record_mut(from)?;
+        let is_match =
+            |edge: &Edge| edge.to == to && !matches!(edge.evidence, Evidence::HasIdentifier(_));
+        match record.edges.iter_mut().find(|edge| is_match(edge)) {
             Some(existing) => {
                 existing.first_seen = existing.first_seen.min(observed_at);
+                existing.last_seen = observed_at;
                 existing.count = existing.count.saturating_add(1);
                 existing.weight = weight;
-                existing.evidence = edge.evidence;
-                existing.last_seen = observed_at;
+                existing.evidence = evidence;
             }
             None => {
-                record.edges.push(edge);
-                record.edges.sort_by_key(|edge| edge.to);
+                // Edges stay sorted by the other node's id.
+                let at = record.edges.partition_point(|edge| edge.to < to);
+                record.edges.insert(
+                    at,
+                    Edge {
+                        to,
+                        evidence,
+                        weight,
+                        source: MATCHER_SOURCE.to_owned(),
+                        first_seen: observed_at,
+                        last_seen: observed_at,
+                        count: 1,
+                    },
+                );
                 added = true;
             }
         }

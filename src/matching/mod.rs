@@ -415,10 +415,20 @@ pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> R
         if probability < config.threshold {
             continue;
         }
-        let (weight, outcomes) = model.explain(pattern, |c| agreed_value(i, j, c));
+        let contributions: Vec<f32> = pattern
+            .iter()
+            .enumerate()
+            .map(|(c, level)| match level {
+                Some(level) => {
+                    model.contribution(c, usize::from(*level), agreed_value(i, j, c)) as f32
+                }
+                None => 0.0,
+            })
+            .collect();
         let evidence = Evidence::Match {
             weight: weight as f32,
-            comparisons: outcomes,
+            levels: pattern.clone(),
+            contributions,
         };
         let ids = (prepared.ids[i as usize], prepared.ids[j as usize]);
         crate::resolve::link_records(&mut writer, ids, probability as f32, evidence, now)?;
