@@ -12,7 +12,7 @@ pub enum Error {
     /// A stored value could not be decoded: the store is corrupt or from a newer version.
     #[error("store is corrupt: {what}: {detail}")]
     Corrupt {
-        /// What was being decoded.
+        /// Name of the value being decoded.
         what: String,
         /// The decoder's message.
         detail: String,
@@ -44,7 +44,7 @@ pub enum Error {
     Mapping {
         /// The mapping file, if the mapping came from one.
         path: Option<PathBuf>,
-        /// What is wrong and how to fix it.
+        /// Description of the problem and its fix.
         message: String,
     },
     /// A row of an input file is invalid.
@@ -54,7 +54,7 @@ pub enum Error {
         path: PathBuf,
         /// The 1-based line number of the row.
         line: u64,
-        /// What is wrong with the row, with the offending value.
+        /// Description of the problem, with the offending value.
         message: String,
     },
     /// A record given through the library API is invalid.
@@ -64,7 +64,7 @@ pub enum Error {
         source_name: String,
         /// The record's key.
         key: String,
-        /// What is wrong.
+        /// Description of the problem.
         message: String,
     },
     /// A node, record or entity named by a caller does not exist.

@@ -85,13 +85,13 @@ impl Node {
 /// A record: one profile of one source, such as a CRM row or a web session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordNode {
-    /// Name of the source that holds the record (`crm`, `web`).
+    /// Name of the source that contains the record (`crm`, `web`).
     pub source: String,
     /// The record's key within its source.
     pub key: String,
     /// Attributes by name, in the order of the input columns.
     pub attributes: Vec<(String, String)>,
-    /// When the record was observed, if the input says so.
+    /// When the record was observed, if the input gives a time.
     pub timestamp: Option<Timestamp>,
     /// The entity the record belongs to. Every record belongs to exactly one entity.
     pub entity: EntityId,
@@ -128,7 +128,7 @@ pub struct IdentifierNode {
     pub records: RoaringBitmap,
 }
 
-/// What an evidence edge asserts.
+/// Kind of evidence an edge carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Evidence {
     /// The record carries the identifier of this kind.
@@ -171,7 +171,7 @@ pub struct ComparisonOutcome {
 pub struct Edge {
     /// The node at the other end.
     pub to: NodeId,
-    /// What the edge asserts.
+    /// Kind of evidence the edge carries.
     pub evidence: Evidence,
     /// Weight (confidence) in (0, 1].
     pub weight: f32,
@@ -209,7 +209,7 @@ impl fmt::Display for Tier {
 /// A problem found inside an entity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Conflict {
-    /// The entity holds more than one value of a kind declared unique per person.
+    /// The entity contains more than one value of a kind declared unique per person.
     UniqueKindViolated {
         /// The unique kind.
         kind: IdentifierKind,
