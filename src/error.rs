@@ -8,7 +8,24 @@ use std::path::PathBuf;
 pub enum Error {
     /// The store's files could not be read or written.
     #[error("store I/O failed: {0}")]
-    Store(#[from] sled::Error),
+    Store(sled::Error),
+    /// Another process has the store open.
+    #[error(
+        "store {} is open in another process (sled locks it); close that process and retry",
+        path.display()
+    )]
+    Locked {
+        /// The store directory.
+        path: PathBuf,
+    },
+    /// The path names no idgraph store.
+    #[error("{} is not an idgraph store: {reason}", path.display())]
+    NotAStore {
+        /// The path given.
+        path: PathBuf,
+        /// Why it is not a store and what to do.
+        reason: String,
+    },
     /// A stored value could not be decoded: the store is corrupt or from a newer version.
     #[error("store is corrupt: {what}: {detail}")]
     Corrupt {
@@ -32,12 +49,13 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// An input file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {io_error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error, shown in the message rather than as a source so that it
+        /// is printed once.
+        io_error: std::io::Error,
     },
     /// A mapping (which column is the key, which are identifiers) is invalid.
     #[error("invalid mapping{}: {message}", path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
@@ -70,9 +88,18 @@ pub enum Error {
     /// A node, record or entity named by a caller does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// A query cannot be answered; the message says why and what to do.
+    #[error("{0}")]
+    Query(String),
     /// The node or identifier limit of the store is reached.
     #[error("the store is full: {0}")]
     Full(String),
+}
+
+impl From<sled::Error> for Error {
+    fn from(error: sled::Error) -> Error {
+        Error::Store(error)
+    }
 }
 
 /// Result with the crate's [`Error`].

@@ -161,9 +161,9 @@ pub fn evaluate(store: &Store, truth: &Truth) -> Result<PairwiseMetrics> {
         }
     }
     if assignments.is_empty() {
-        return Err(Error::NotFound(format!(
-            "a label in column {:?} of any record (check the column name; it must be an \
-             attribute or the key column, and the pattern must match its values)",
+        return Err(Error::Query(format!(
+            "no record has a label in column {:?}: check the column name (an attribute or the \
+             key column) and that the pattern matches its values",
             truth.column
         )));
     }

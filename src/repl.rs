@@ -65,6 +65,10 @@ impl<'a> Session<'a> {
         if let Some(command) = trimmed.strip_prefix('.') {
             return self.meta(command);
         }
+        // Newcomers type these without the dot; no statement starts with them.
+        if matches!(trimmed, "help" | "quit" | "exit") {
+            return self.meta(trimmed);
+        }
         let statements = match query::parse_script(line) {
             Ok(statements) => statements,
             Err(error) => return Reply::Error(error.render(line)),
@@ -174,6 +178,8 @@ mod tests {
         assert_eq!(session.handle(".help"), Reply::Print(HELP.to_owned()));
         assert_eq!(session.handle("  .quit "), Reply::Quit);
         assert_eq!(session.handle(".exit"), Reply::Quit);
+        assert_eq!(session.handle("quit"), Reply::Quit);
+        assert_eq!(session.handle("help"), Reply::Print(HELP.to_owned()));
         assert_eq!(session.handle(".mode json"), Reply::Print(String::new()));
         assert_eq!(session.mode(), OutputMode::Json);
         let Reply::Error(message) = session.handle(".mode xml") else {

@@ -114,8 +114,83 @@ fn query_missing_store_fails() {
         .args(["query", missing.to_str().unwrap(), "stats"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("not found"));
+        .stderr(predicate::str::contains(
+            "is not an idgraph store: it does not exist",
+        ));
     assert!(!missing.exists(), "a query must not create a store");
+}
+
+#[test]
+fn query_on_plain_directory_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    idgraph()
+        .args(["stats", dir.path().to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("contains no sled database"));
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["notes.txt"],
+        "the directory must stay as it was"
+    );
+}
+
+#[test]
+fn ingest_missing_input_creates_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let missing = dir.path().join("nosuch.csv");
+    idgraph()
+        .args([
+            "ingest",
+            store.to_str().unwrap(),
+            missing.to_str().unwrap(),
+            "--key",
+            "id",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nosuch.csv not found"));
+    assert!(!store.exists());
+}
+
+#[test]
+fn locked_store_names_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    let open = idgraph::Store::open(&store).unwrap();
+    idgraph()
+        .args(["query", store.to_str().unwrap(), "stats"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is open in another process"));
+    drop(open);
+}
+
+#[test]
+fn closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    // `head -c 1` closes the pipe after one byte, as a user's `| head` would.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' export '{}' | head -c 1 >/dev/null; exit ${{PIPESTATUS:-0}}",
+            env!("CARGO_BIN_EXE_idgraph"),
+            store.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        status.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 }
 
 #[test]

@@ -65,16 +65,10 @@ pub struct IngestArgs {
     no_progress: bool,
 }
 
-/// Opens a store that must already exist.
+/// Opens a store that must already exist, so that a mistyped path is an error rather than a
+/// new empty store.
 fn open_existing(path: &Path) -> Result<Store> {
-    if !path.is_dir() {
-        bail!(
-            "store {} not found; create one with `idgraph ingest {} FILE ...` or `idgraph demo`",
-            path.display(),
-            path.display()
-        );
-    }
-    Store::open(path).with_context(|| format!("cannot open store {}", path.display()))
+    Ok(Store::open_existing(path)?)
 }
 
 fn build_mapping(args: &IngestArgs, file: &Path) -> Result<Mapping> {
@@ -135,8 +129,16 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
         }
         None => None,
     };
-    let mut store = Store::open_with(&args.store, config)
-        .with_context(|| format!("cannot open store {}", args.store.display()))?;
+    // Check the inputs first, so that a typo does not leave an empty store behind.
+    for file in &args.files {
+        if !file.is_file() {
+            bail!(
+                "input file {} not found or not a file; check the path",
+                file.display()
+            );
+        }
+    }
+    let mut store = Store::open_with(&args.store, config)?;
     let options = IngestOptions {
         on_error: match args.on_error {
             ErrorPolicy::Stop => OnError::Stop,

@@ -38,7 +38,9 @@ impl Format {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
-    /// Name of the source the records belong to, such as `crm`.
+    /// Name of the source the records belong to, such as `crm`. The command line fills in
+    /// the file name without its extension when a mapping file leaves it out.
+    #[serde(default)]
     pub source: String,
     /// File format; guessed from the file name when missing.
     #[serde(default)]
@@ -71,15 +73,15 @@ impl Mapping {
     ///
     /// Fails when the file cannot be read, is not valid TOML, or the mapping is invalid.
     pub fn from_toml_file(path: &Path) -> Result<Mapping> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let text = std::fs::read_to_string(path).map_err(|io_error| Error::Io {
             path: path.to_path_buf(),
-            source,
+            io_error,
         })?;
         let mapping: Mapping = toml::from_str(&text).map_err(|error| Error::Mapping {
             path: Some(path.to_path_buf()),
             message: error.to_string(),
         })?;
-        mapping.validate().map_err(|error| match error {
+        mapping.validate_columns().map_err(|error| match error {
             Error::Mapping { message, .. } => Error::Mapping {
                 path: Some(PathBuf::from(path)),
                 message,
@@ -95,18 +97,26 @@ impl Mapping {
     ///
     /// Returns [`Error::Mapping`] naming the invalid value.
     pub fn validate(&self) -> Result<()> {
+        if self.source.trim().is_empty() || self.source.contains('\0') {
+            return Err(Error::Mapping {
+                path: None,
+                message: format!(
+                    "source name {:?} is invalid: give a non-empty name without NUL characters",
+                    self.source
+                ),
+            });
+        }
+        self.validate_columns()
+    }
+
+    /// Checks everything but the source name, which a caller may still fill in.
+    fn validate_columns(&self) -> Result<()> {
         let invalid = |message: String| {
             Err(Error::Mapping {
                 path: None,
                 message,
             })
         };
-        if self.source.trim().is_empty() || self.source.contains('\0') {
-            return invalid(format!(
-                "source name {:?} is invalid: give a non-empty name without NUL characters",
-                self.source
-            ));
-        }
         if self.key.trim().is_empty() {
             return invalid(
                 "the key column is missing: name the column that identifies each record".into(),

@@ -40,9 +40,9 @@ enum Input {
 }
 
 pub(super) fn open(path: &Path, mapping: &Mapping) -> Result<Rows> {
-    let io_error = |source| Error::Io {
+    let io_error = |io_error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        io_error,
     };
     let file = File::open(path).map_err(io_error)?;
     let len_bytes = file.metadata().map_err(io_error)?.len();
@@ -94,9 +94,9 @@ pub(super) fn open(path: &Path, mapping: &Mapping) -> Result<Rows> {
 fn csv_error(path: &Path, error: csv::Error) -> Error {
     let line = error.position().map_or(0, |position| position.line());
     match error.into_kind() {
-        csv::ErrorKind::Io(source) => Error::Io {
+        csv::ErrorKind::Io(io_error) => Error::Io {
             path: path.to_path_buf(),
-            source,
+            io_error,
         },
         kind => Error::InvalidRow {
             path: path.to_path_buf(),
@@ -165,9 +165,9 @@ impl Rows {
                 buffer.clear();
                 let read = reader
                     .read_until(b'\n', buffer)
-                    .map_err(|source| Error::Io {
+                    .map_err(|io_error| Error::Io {
                         path: self.path.clone(),
-                        source,
+                        io_error,
                     })?;
                 if read == 0 {
                     return Ok(None);

@@ -99,8 +99,9 @@ fn entity_of(store: &Store, id: NodeId) -> Result<EntityId> {
     match load(store, id)? {
         Node::Record(record) => Ok(record.entity),
         Node::Identifier(identifier) => identifier.entity.ok_or_else(|| {
-            Error::NotFound(format!(
-                "an entity for identifier {} {:?}: none of its edges is confident enough to link it",
+            Error::Query(format!(
+                "identifier {} {:?} belongs to no entity: none of its edges is confident enough \
+                 to link it; use `find` to see it or `path` to see its records",
                 identifier.kind, identifier.value
             ))
         }),
@@ -334,8 +335,8 @@ fn path(store: &Store, from: &NodeRef, to: &NodeRef) -> Result<QueryOutput> {
             continue;
         }
         if best.len() > MAX_PATH_NODES {
-            return Err(Error::NotFound(format!(
-                "a path within {MAX_PATH_NODES} visited nodes; the nodes are too far apart"
+            return Err(Error::Query(format!(
+                "no path found within {MAX_PATH_NODES} visited nodes; the nodes are too far apart"
             )));
         }
         let current = load(store, node)?;
@@ -352,8 +353,8 @@ fn path(store: &Store, from: &NodeRef, to: &NodeRef) -> Result<QueryOutput> {
         }
     }
     if !found {
-        return Err(Error::NotFound(format!(
-            "a path between node {start} and node {goal}: they are not connected by any edge"
+        return Err(Error::Query(format!(
+            "no path between {from} and {to}: no chain of edges connects them"
         )));
     }
 
@@ -387,7 +388,9 @@ fn path(store: &Store, from: &NodeRef, to: &NodeRef) -> Result<QueryOutput> {
 /// Explains the match weight of two records under the stored match model.
 fn explain(store: &Store, left: &NodeRef, right: &NodeRef) -> Result<QueryOutput> {
     let model = store.match_model()?.ok_or_else(|| {
-        Error::NotFound("a match model: run `idgraph match STORE` before `explain`".to_owned())
+        Error::Query(
+            "no match model in this store: run `idgraph match STORE` before `explain`".to_owned(),
+        )
     })?;
     let mut records = Vec::new();
     for node in [left, right] {

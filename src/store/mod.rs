@@ -82,6 +82,35 @@ impl Store {
         Store::open_with(path, None)
     }
 
+    /// Opens an existing store, without creating one.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`Error::NotAStore`] when `path` is missing, is not a directory, or is a
+    /// directory without an idgraph store in it, and otherwise as [`Store::open`].
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        let not_a_store = |reason: &str| Error::NotAStore {
+            path: path.to_path_buf(),
+            reason: reason.to_owned(),
+        };
+        if !path.exists() {
+            return Err(not_a_store(
+                "it does not exist; create a store with `idgraph ingest` or `idgraph demo`",
+            ));
+        }
+        if !path.is_dir() {
+            return Err(not_a_store("it is a file, and a store is a directory"));
+        }
+        // sled keeps its configuration in `conf` and its data in `db`.
+        if !path.join("conf").is_file() || !path.join("db").is_file() {
+            return Err(not_a_store(
+                "the directory contains no sled database; check the path",
+            ));
+        }
+        Store::open(path)
+    }
+
     /// Opens the store at `path`. A new store takes `config`, or the default when it is
     /// `None`. An existing store keeps its own configuration unless `config` is given and
     /// differs, in which case the new configuration is saved and every entity is resolved again.
@@ -97,7 +126,19 @@ impl Store {
         let db = sled::Config::new()
             .path(&path)
             .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .open()
+            .map_err(|error| {
+                // sled 0.34 reports a held lock as an I/O error with this text and an
+                // unspecific kind, so the text is all there is to recognize it by.
+                let locked = matches!(&error, sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock"));
+                if locked {
+                    Error::Locked { path: path.clone() }
+                } else {
+                    Error::Store(error)
+                }
+            })?;
         let tree = db.open_tree("graph")?;
 
         let version: Option<u32> =
