@@ -300,10 +300,18 @@ fn prepare(store: &Store, config: &MatchConfig) -> Result<Prepared> {
         ids.push(id);
         records.push(values);
     }
-    if let Some(index) = seen_columns.iter().position(|seen| !seen) {
-        if !records.is_empty() {
-            tracing::warn!(column = %columns[index], "no record has this attribute; its comparison adds nothing");
-        }
+    let missing: Vec<&str> = columns
+        .iter()
+        .zip(&seen_columns)
+        .filter(|(_, seen)| !**seen)
+        .map(|(column, _)| column.as_str())
+        .collect();
+    if !missing.is_empty() && !records.is_empty() {
+        tracing::warn!(
+            columns = %missing.join(", "),
+            "no record has these attributes, so their comparisons and blocking rules add \
+             nothing; pass --config with your column names"
+        );
     }
     Ok(Prepared {
         ids,
