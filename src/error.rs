@@ -23,7 +23,7 @@ pub enum Error {
     NotAStore {
         /// The path given.
         path: PathBuf,
-        /// Why it is not a store and what to do.
+        /// Reason it is not a store, and the next step.
         reason: String,
     },
     /// A stored value could not be decoded: the store is corrupt or from a newer version.
@@ -88,7 +88,7 @@ pub enum Error {
     /// A node, record or entity named by a caller does not exist.
     #[error("{0} not found")]
     NotFound(String),
-    /// A query cannot be answered; the message says why and what to do.
+    /// A query has no result; the message gives the reason and the next step.
     #[error("{0}")]
     Query(String),
     /// The node or identifier limit of the store is reached.

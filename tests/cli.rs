@@ -1,6 +1,8 @@
 //! The `idgraph` binary driven as a user would, on real files and stores in temporary
 //! directories.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

