@@ -375,15 +375,10 @@ fn invalid_mapping_names_file() {
 
 #[test]
 fn eval_febrl3_national_ids() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset3.csv");
-    if !data.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} is missing under CI",
-            data.display()
-        );
+    let Some(data) = common::data_dir() else {
         return;
-    }
+    };
+    let data = data.join("febrl/dataset3.csv");
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     idgraph()
@@ -460,15 +455,10 @@ fn demo_builds_store_and_suggests_queries() {
 
 #[test]
 fn match_then_explain_febrl3() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/febrl/dataset3.csv");
-    if !data.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} is missing under CI",
-            data.display()
-        );
+    let Some(data) = common::data_dir() else {
         return;
-    }
+    };
+    let data = data.join("febrl/dataset3.csv");
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
