@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::entity_of;
 use idgraph::Store;
 use idgraph::ingest::{IngestOptions, Mapping, OnError, ingest_file};
 
@@ -21,14 +24,6 @@ fn crm_mapping() -> Mapping {
             .collect(),
         ..Mapping::default()
     }
-}
-
-fn entity_of(store: &Store, source: &str, key: &str) -> u32 {
-    let id = store
-        .find_record(source, key)
-        .unwrap()
-        .expect("record is stored");
-    store.node(id).unwrap().unwrap().entity().unwrap()
 }
 
 #[test]

@@ -2,6 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod common;
+
+use common::entity_of;
 use idgraph::ingest::RecordInput;
 use idgraph::{Conflict, Node, Store, Tier};
 
@@ -13,15 +16,7 @@ fn record(source: &str, key: &str, identifiers: &[(&str, &str)]) -> RecordInput 
     record
 }
 
-fn entity_of(store: &Store, source: &str, key: &str) -> u32 {
-    let id = store
-        .find_record(source, key)
-        .unwrap()
-        .expect("record is stored");
-    store.node(id).unwrap().unwrap().entity().unwrap()
-}
-
-/// Every node with its entity, and every entity with its qualification, as plain data.
+/// Returns every node with its entity, and every entity with its qualification.
 fn snapshot(store: &Store) -> (Vec<(u32, Node)>, Vec<idgraph::Entity>) {
     let nodes = store.nodes().collect::<Result<Vec<_>, _>>().unwrap();
     let entities = store.entities().collect::<Result<Vec<_>, _>>().unwrap();

@@ -211,8 +211,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Turns transparent huge pages off for this process. The allocator asks the kernel for huge
-/// pages, and zeroing a fresh 2 MiB page on first touch took about a third of a short
+/// Turns transparent huge pages off for this process. The allocator requests huge pages from
+/// the kernel, and zeroing a fresh 2 MiB page on first touch took about a third of a short
 /// `idgraph match` run in a profile on this project's 2-core test machine.
 fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]

@@ -23,10 +23,13 @@ pub enum Method {
         /// Maximum edit distances, lowest first.
         distances: Vec<usize>,
     },
-    /// Dates written `YYYYMMDD` or `YYYY-MM-DD`. Levels, best first: exact; day and month
-    /// swapped, or one digit changed, or two adjacent digits transposed; within 31 days;
-    /// within 366 days; within 10 years; else. A value that is not a valid date is compared by
-    /// its digits alone: exact, one edit, else.
+    /// Dates written `YYYYMMDD` or `YYYY-MM-DD`, with six levels, best first:
+    /// - exact,
+    /// - day and month swapped, one digit changed, or two adjacent digits transposed,
+    /// - within 31 days, within 366 days, within 10 years,
+    /// - else.
+    ///
+    /// A value that is not a valid date is compared by its digits alone: exact, one edit, else.
     Date,
     /// Numbers. Levels: equal, then one level per absolute tolerance (ascending), else.
     Numeric {

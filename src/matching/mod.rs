@@ -2,10 +2,10 @@
 //! attributes, with an unsupervised Fellegi-Sunter model, and adds the likely pairs to the
 //! graph as weighted record-to-record evidence edges.
 //!
-//! The steps: blocking picks candidate pairs ([`blocking`]); each pair gets one agreement
-//! level per comparison ([`compare`]); `u` is estimated from random pairs and `m` by
-//! expectation-maximisation on the candidates ([`fellegi_sunter`]); each candidate's match
-//! weight, with optional term-frequency adjustment, gives its probability; pairs at or above
+//! Blocking picks candidate pairs ([`blocking`]), and each pair gets one agreement level per
+//! comparison ([`compare`]). `u` is estimated from random pairs and `m` by
+//! expectation-maximisation on the candidates ([`fellegi_sunter`]). Each candidate's match
+//! weight, with optional term-frequency adjustment, gives its probability. Pairs at or above
 //! the threshold become edges whose evidence keeps each comparison's level and weight.
 
 pub mod blocking;
@@ -213,8 +213,8 @@ pub struct TrainedModel {
     pub parameters: Parameters,
     /// Per term-frequency comparison, the share of records holding each value.
     pub term_frequencies: Vec<HashMap<String, f64>>,
-    /// Node ids below this were all scored by an earlier run; a later run with the same model
-    /// scores only the pairs that involve a newer record.
+    /// Node id below which every record was scored by an earlier run. A later run with the
+    /// same model scores only the pairs that involve a newer record.
     #[serde(default)]
     pub scored_below: NodeId,
 }

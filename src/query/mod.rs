@@ -2,7 +2,7 @@
 //! evidence paths and list conflicts.
 //!
 //! The grammar is in grammar/idgraph.ebnf and in the [`parser`] module docs. [`parse_script`]
-//! turns text into [`Statement`]s, [`execute`] runs one against a store, and [`render`] prints
+//! turns text into [`Statement`]s, [`execute`] runs one against a store, and [`render()`] prints
 //! the result as tables or JSON.
 
 pub mod ast;

@@ -1,7 +1,7 @@
 //! The sled-backed [`Store`]: opening, reading, and the statistics kept with the graph.
 //!
 //! All data lives in one sled tree whose keys start with a one-byte table prefix (see
-//! [`keys`]). Writes go through a [`Writer`], which collects changes in memory and applies
+//! docs/storage-format.md). Writes go through a [`Writer`], which collects changes in memory and applies
 //! them as one atomic sled batch on [`Writer::commit`].
 
 mod keys;
@@ -380,7 +380,8 @@ fn bincode_config() -> bincode::config::Configuration {
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Encoding into a Vec fails only for types serde cannot describe, which ours never are.
+    // bincode's serde encoder fails only on types it cannot describe, such as sequences of
+    // unknown length. The store's types are plain structs, enums, vectors and strings.
     bincode::serde::encode_to_vec(value, bincode_config()).expect("bincode encodes store values")
 }
 

@@ -2,9 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use idgraph::Store;
+
 /// Returns the folder of public datasets beside the repository (`../shared/data`), or `None`
 /// when it is missing. Under CI (the `CI` variable set) a missing folder fails the test
 /// instead, so that the quality checks never pass by being skipped.
+#[allow(dead_code)] // Not every test crate that includes this module calls it.
 pub fn data_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     if dir.is_dir() {
@@ -17,4 +20,14 @@ pub fn data_dir() -> Option<PathBuf> {
     );
     eprintln!("skipped: dataset folder {} is missing", dir.display());
     None
+}
+
+/// Returns the entity of the record `key` of `source`, which must be stored.
+#[allow(dead_code)] // Not every test crate that includes this module calls it.
+pub fn entity_of(store: &Store, source: &str, key: &str) -> u32 {
+    let id = store
+        .find_record(source, key)
+        .unwrap()
+        .expect("record is stored");
+    store.node(id).unwrap().unwrap().entity().unwrap()
 }
