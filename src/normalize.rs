@@ -6,6 +6,7 @@
 //! the rules with examples.
 
 use std::borrow::Cow;
+use std::sync::{Once, OnceLock};
 
 use phonenumber::metadata::DATABASE;
 use phonenumber::{Mode, ParseError, PhoneNumber, country};
@@ -123,13 +124,19 @@ pub struct Normalizer {
     default_region: Option<DefaultRegion>,
 }
 
-/// The phone region assumed for numbers without a country code, with its metadata looked up.
+/// The phone region assumed for numbers without a country code.
+///
+/// Its metadata is looked up on the first phone number rather than when the normalizer is
+/// built, because loading phonenumber's metadata takes tens of milliseconds that an ingest
+/// without phone numbers should not pay.
 #[derive(Clone, Debug)]
 struct DefaultRegion {
     id: country::Id,
+    /// The code as configured, for error messages.
+    name: String,
     /// The region's international call prefix (such as `011` in the US or `00` in most of
-    /// Europe), anchored at the start of the digits.
-    international_prefix: Option<Regex>,
+    /// Europe), anchored at the start of the digits; or why it could not be looked up.
+    international_prefix: OnceLock<Result<Option<Regex>, String>>,
 }
 
 /// The result of normalizing one raw identifier.
@@ -146,10 +153,10 @@ pub enum Normalized {
 impl Normalizer {
     /// Builds a normalizer from the normalization settings.
     ///
-    /// Email rule names and the region are matched without regard to case. Building the first
-    /// normalizer also raises the capacity of phonenumber's process-wide cache of compiled
-    /// metadata patterns from 100 to 4,096, because a full cache recompiles patterns on nearly
-    /// every call once numbers come from more than a few countries.
+    /// Email rule names and the region are matched without regard to case. The region's phone
+    /// metadata is looked up on the first phone number. In phonenumber 0.3.10 every region code
+    /// it parses has metadata; should a later version lack one, each phone number read with
+    /// that region is invalid, with a message naming the setting.
     ///
     /// # Errors
     ///
@@ -186,7 +193,6 @@ impl Normalizer {
             placeholders.insert(folded);
         }
 
-        widen_phone_pattern_cache();
         Ok(Normalizer {
             placeholders,
             gmail,
@@ -311,6 +317,10 @@ impl Normalizer {
             return Normalized::Placeholder;
         }
 
+        // A full cache recompiles patterns on nearly every call once numbers come from more
+        // than a few countries.
+        static WIDEN_CACHE: Once = Once::new();
+        WIDEN_CACHE.call_once(widen_phone_pattern_cache);
         let (number, region) = match self.parse_phone(&text, &digits) {
             Ok(parsed) => parsed,
             Err(reason) => {
@@ -359,7 +369,10 @@ impl Normalizer {
                 "it has no country code (such as +1) and default_region is not set".to_owned(),
             );
         };
-        if let Some(international) = region.replace_international_prefix(text, digits) {
+        let prefix = region.international_prefix()?;
+        if let Some(international) =
+            prefix.and_then(|prefix| region.replace_international_prefix(prefix, text, digits))
+        {
             return parse_phone_with(None, &international).map(|number| (number, None));
         }
         parse_phone_with(Some(region.id), text).map(|number| (number, Some(region.id)))
@@ -404,35 +417,37 @@ impl Normalizer {
 }
 
 impl DefaultRegion {
-    /// Looks up the region named by `default_region`.
+    /// Checks that `name` is a region code, such as `US` or `GB`.
     fn new(name: &str) -> Result<DefaultRegion, String> {
-        let invalid = || {
-            format!(
-                "invalid default_region {name:?}: expected a region code that phonenumber has \
-                 metadata for, an ISO 3166-1 alpha-2 code such as \"US\" or \"GB\""
-            )
-        };
         let code = name.trim().to_ascii_uppercase();
-        let id: country::Id = code.parse().map_err(|_| invalid())?;
-        // phonenumber 0.3.10 panics when a region given to `parse` has no metadata.
-        let metadata = DATABASE.by_id(id.as_ref()).ok_or_else(invalid)?;
-
-        let international_prefix = match metadata.international_prefix() {
-            Some(pattern) => {
-                let anchored = format!("^(?:{})", pattern.as_str());
-                let regex = Regex::new(&anchored).map_err(|error| {
-                    format!(
-                        "invalid international prefix pattern in the metadata of {code}: {error}"
-                    )
-                })?;
-                Some(regex)
-            }
-            None => None,
-        };
+        let id: country::Id = code.parse().map_err(|_| invalid_region(name))?;
         Ok(DefaultRegion {
             id,
-            international_prefix,
+            name: name.to_owned(),
+            international_prefix: OnceLock::new(),
         })
+    }
+
+    /// Returns the region's international call prefix pattern, looking up the metadata on the
+    /// first call, or a message naming the setting when phonenumber has no metadata for it.
+    fn international_prefix(&self) -> Result<Option<&Regex>, String> {
+        let looked_up = self.international_prefix.get_or_init(|| {
+            // phonenumber 0.3.10 panics when a region given to `parse` has no metadata.
+            let metadata = DATABASE
+                .by_id(self.id.as_ref())
+                .ok_or_else(|| invalid_region(&self.name))?;
+            let Some(pattern) = metadata.international_prefix() else {
+                return Ok(None);
+            };
+            let anchored = format!("^(?:{})", pattern.as_str());
+            Regex::new(&anchored).map(Some).map_err(|error| {
+                format!(
+                    "invalid international prefix pattern in the metadata of {:?}: {error}",
+                    self.name
+                )
+            })
+        });
+        looked_up.as_ref().map(Option::as_ref).map_err(Clone::clone)
     }
 
     /// Rewrites a number that starts with the region's international call prefix, such as
@@ -440,8 +455,13 @@ impl DefaultRegion {
     ///
     /// Returns `None` when the number does not start with the prefix or when a 0 follows it,
     /// because no country code starts with 0.
-    fn replace_international_prefix(&self, text: &str, digits: &str) -> Option<String> {
-        let prefix_len = self.international_prefix.as_ref()?.find(digits)?.end();
+    fn replace_international_prefix(
+        &self,
+        prefix: &Regex,
+        text: &str,
+        digits: &str,
+    ) -> Option<String> {
+        let prefix_len = prefix.find(digits)?.end();
         let rest = &digits[prefix_len..];
         if prefix_len == 0 || rest.is_empty() || rest.starts_with('0') {
             return None;
@@ -453,6 +473,14 @@ impl DefaultRegion {
             .nth(prefix_len - 1)?;
         Some(format!("+{}", &text[index + last.len_utf8()..]))
     }
+}
+
+/// The error message for a `default_region` that is not a region phonenumber has metadata for.
+fn invalid_region(name: &str) -> String {
+    format!(
+        "invalid default_region {name:?}: expected a region code that phonenumber has metadata \
+         for, an ISO 3166-1 alpha-2 code such as \"US\" or \"GB\""
+    )
 }
 
 /// Parses a phone number with phonenumber, describing a parse error in words.

@@ -4,9 +4,7 @@
 //! the same key. A part is a column name, or a function of one: `first3(surname)` (first three
 //! characters), `year(date_of_birth)` (first four digits), `soundex(surname)`.
 
-use std::collections::HashMap;
-
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// One part of a blocking key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,7 +140,7 @@ pub fn candidate_pairs(
     let mut seen: FxHashSet<(u32, u32)> = FxHashSet::default();
     let mut found = Candidates::default();
     for (rule_index, rule) in rules.iter().enumerate() {
-        let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut blocks: FxHashMap<String, Vec<u32>> = FxHashMap::default();
         'records: for (index, values) in records.iter().enumerate() {
             let mut key = String::new();
             for (n, part) in rule.iter().enumerate() {

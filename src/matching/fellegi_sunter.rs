@@ -6,7 +6,7 @@
 //! `lambda` are estimated by expectation-maximisation over the blocked candidate pairs, with
 //! `u` held fixed, as in the usual unsupervised Fellegi-Sunter training. No labels are used.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +79,7 @@ pub fn initial_m(levels: &[usize]) -> Vec<Vec<f64>> {
 /// `u` stays fixed; `m` and `lambda` are re-estimated until they change by less than
 /// `tolerance` or `max_iterations` is reached.
 pub fn train(
-    patterns: &HashMap<Pattern, u64>,
+    patterns: &FxHashMap<Pattern, u64>,
     levels: &[usize],
     u: Vec<Vec<f64>>,
     initial_lambda: f64,
@@ -138,7 +138,7 @@ pub fn train(
 /// the candidates / total_pairs` to a fixed point.
 pub fn estimate_lambda(
     parameters: &Parameters,
-    patterns: &HashMap<Pattern, u64>,
+    patterns: &FxHashMap<Pattern, u64>,
     total_pairs: f64,
     max_iterations: usize,
 ) -> f64 {
@@ -214,7 +214,7 @@ mod tests {
         ];
         let levels: Vec<usize> = true_m.iter().map(Vec::len).collect();
         let mut random = Lcg(7);
-        let mut patterns: HashMap<Pattern, u64> = HashMap::new();
+        let mut patterns: FxHashMap<Pattern, u64> = FxHashMap::default();
         for _ in 0..50_000 {
             let is_match = random.next() < 0.2;
             let source = if is_match { &true_m } else { &true_u };

@@ -12,7 +12,7 @@ pub mod blocking;
 pub mod compare;
 pub mod fellegi_sunter;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
@@ -212,7 +212,7 @@ pub struct TrainedModel {
     /// The trained parameters.
     pub parameters: Parameters,
     /// Per term-frequency comparison, the share of records holding each value.
-    pub term_frequencies: Vec<HashMap<String, f64>>,
+    pub term_frequencies: Vec<FxHashMap<String, f64>>,
     /// Node id below which every record was scored by an earlier run. A later run with the
     /// same model scores only the pairs that involve a newer record.
     #[serde(default)]
@@ -533,7 +533,7 @@ fn train_model(
 /// a sample estimates it worst.
 fn exact_u_from_frequencies(u: &mut [Vec<f64>], prepared: &Prepared) {
     for (c, &column) in prepared.comparison_columns.iter().enumerate() {
-        let mut counts: HashMap<&str, f64> = HashMap::new();
+        let mut counts: FxHashMap<&str, f64> = FxHashMap::default();
         let mut total = 0.0;
         for values in &prepared.records {
             if let Some(value) = values[column].as_deref() {
@@ -583,7 +583,7 @@ fn train_by_rule(
             .iter()
             .map(|column| rule.iter().any(|part| part.column() == *column))
             .collect();
-        let mut counts: HashMap<Pattern, u64> = HashMap::new();
+        let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
         for (pattern, _) in patterns
             .iter()
             .zip(&candidates.rules)
@@ -633,7 +633,7 @@ fn train_by_rule(
         })
         .collect();
     let mut parameters = Parameters { m, u, lambda: 0.0 };
-    let mut all: HashMap<Pattern, u64> = HashMap::new();
+    let mut all: FxHashMap<Pattern, u64> = FxHashMap::default();
     for pattern in patterns {
         *all.entry(pattern.clone()).or_default() += 1;
     }
@@ -643,13 +643,13 @@ fn train_by_rule(
     (parameters, iterations)
 }
 
-fn term_frequencies(config: &MatchConfig, prepared: &Prepared) -> Vec<HashMap<String, f64>> {
+fn term_frequencies(config: &MatchConfig, prepared: &Prepared) -> Vec<FxHashMap<String, f64>> {
     config
         .comparisons
         .iter()
         .zip(&prepared.comparison_columns)
         .map(|(comparison, &column)| {
-            let mut counts: HashMap<String, f64> = HashMap::new();
+            let mut counts: FxHashMap<String, f64> = FxHashMap::default();
             if !comparison.term_frequency {
                 return counts;
             }
