@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 
 use crate::error::Result;
 use crate::model::{
@@ -346,41 +347,59 @@ pub(crate) fn resolve_all(writer: &mut Writer<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Adds or replaces the probabilistic match edge between records `a` and `b`, stored on both
-/// records, and merges their entities when `weight` reaches the link threshold.
-pub(crate) fn link_records(
+/// A probabilistic match between two records, to be stored as an edge on both.
+pub(crate) struct MatchLink {
+    /// The two records.
+    pub records: (NodeId, NodeId),
+    /// The match probability, the edge's weight.
+    pub weight: f32,
+    /// The comparison levels and weight contributions behind it.
+    pub evidence: Evidence,
+}
+
+/// Adds or replaces the probabilistic match edges of `links`, each stored on both records.
+/// The caller merges the entities of confident pairs with [`merge_linked`].
+///
+/// Each record is looked up and its edges sorted once, however many links it takes part in.
+pub(crate) fn add_match_edges(
     writer: &mut Writer<'_>,
-    (a, b): (NodeId, NodeId),
-    weight: f32,
-    evidence: Evidence,
+    links: Vec<MatchLink>,
     observed_at: Timestamp,
 ) -> Result<()> {
-    let mut added = false;
-    let mut evidence = Some(evidence);
-    for (from, to) in [(a, b), (b, a)] {
-        // The second side takes the evidence itself, the first a copy.
-        let evidence = if from == a {
-            evidence.clone().expect("evidence is taken once per side")
-        } else {
-            evidence.take().expect("evidence is taken once per side")
-        };
+    // One half-edge per side, grouped by the record that stores it.
+    let mut sides: Vec<(NodeId, NodeId, f32, Evidence)> = Vec::with_capacity(links.len() * 2);
+    for MatchLink {
+        records: (a, b),
+        weight,
+        evidence,
+    } in links
+    {
+        sides.push((a, b, weight, evidence.clone()));
+        sides.push((b, a, weight, evidence));
+    }
+    sides.sort_by_key(|&(from, to, ..)| (from, to));
+
+    let mut added = 0;
+    let mut sides = sides.into_iter().peekable();
+    while let Some(&(from, ..)) = sides.peek() {
         let record = writer.record_mut(from)?;
-        let is_match =
-            |edge: &Edge| edge.to == to && !matches!(edge.evidence, Evidence::HasIdentifier(_));
-        match record.edges.iter_mut().find(|edge| is_match(edge)) {
-            Some(existing) => {
-                existing.first_seen = existing.first_seen.min(observed_at);
-                existing.last_seen = observed_at;
-                existing.count = existing.count.saturating_add(1);
-                existing.weight = weight;
-                existing.evidence = evidence;
-            }
-            None => {
-                // Edges stay sorted by the other node's id.
-                let at = record.edges.partition_point(|edge| edge.to < to);
-                record.edges.insert(
-                    at,
-                    Edge {
+        let had_edges = record.edges.len();
+        let mut appended = false;
+        while let Some((_, to, weight, evidence)) = sides.next_if(|side| side.0 == from) {
+            let existing =
+                record.edges.iter_mut().take(had_edges).find(|edge| {
+                    edge.to == to && !matches!(edge.evidence, Evidence::HasIdentifier(_))
+                });
+            match existing {
+                Some(existing) => {
+                    existing.first_seen = existing.first_seen.min(observed_at);
+                    existing.last_seen = observed_at;
+                    existing.count = existing.count.saturating_add(1);
+                    existing.weight = weight;
+                    existing.evidence = evidence;
+                }
+                None => {
+                    record.edges.push(Edge {
                         to,
                         evidence,
                         weight,
@@ -388,22 +407,60 @@ pub(crate) fn link_records(
                         first_seen: observed_at,
                         last_seen: observed_at,
                         count: 1,
-                    },
-                );
-                added = true;
+                    });
+                    appended = true;
+                    if from < to {
+                        added += 1;
+                    }
+                }
             }
         }
+        if appended {
+            // Edges stay sorted by the other node's id; the sort is stable, so identifier
+            // edges keep their order.
+            record.edges.sort_by_key(|edge| edge.to);
+        }
     }
-    if added {
-        writer.counters_mut().edges += 1;
+    writer.counters_mut().edges += added;
+    Ok(())
+}
+
+/// Merges the entities of each pair of linked records. Entities that end up connected merge
+/// into the one with the lowest id, and each record is relabelled at most once, so a batch of
+/// links costs time linear in the records involved whatever order the pairs come in.
+pub(crate) fn merge_linked(writer: &mut Writer<'_>, pairs: &[(NodeId, NodeId)]) -> Result<()> {
+    fn root(parent: &mut FxHashMap<EntityId, EntityId>, mut entity: EntityId) -> EntityId {
+        while let Some(&up) = parent.get(&entity) {
+            if up == entity {
+                break;
+            }
+            // Path halving: point at the grandparent on the way up.
+            let grandparent = parent.get(&up).copied().unwrap_or(up);
+            parent.insert(entity, grandparent);
+            entity = grandparent;
+        }
+        entity
     }
 
-    if weight >= writer.store().config().link_threshold {
+    let mut parent: FxHashMap<EntityId, EntityId> = FxHashMap::default();
+    for &(a, b) in pairs {
         let entity_a = writer.record_mut(a)?.entity;
         let entity_b = writer.record_mut(b)?.entity;
-        if entity_a != entity_b {
-            merge_entities(writer, entity_a.max(entity_b), entity_a.min(entity_b))?;
+        let (root_a, root_b) = (root(&mut parent, entity_a), root(&mut parent, entity_b));
+        if root_a != root_b {
+            // The lower id stays the root, so it is the id the group keeps.
+            parent.insert(root_a.max(root_b), root_a.min(root_b));
         }
+    }
+    // Every key of `parent` is an entity that merges into its root.
+    let children: Vec<EntityId> = parent.keys().copied().collect();
+    let mut merges: Vec<(EntityId, EntityId)> = children
+        .into_iter()
+        .map(|entity| (entity, root(&mut parent, entity)))
+        .collect();
+    merges.sort_unstable();
+    for (from, into) in merges {
+        merge_entities(writer, from, into)?;
     }
     Ok(())
 }

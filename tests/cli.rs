@@ -542,3 +542,65 @@ fn match_then_explain_febrl3() {
     let metrics: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(metrics["f1"].as_f64().unwrap() >= 0.998, "{metrics}");
 }
+
+#[test]
+fn ingest_with_match_equals_ingest_then_match() {
+    let Some(data) = common::data_dir() else {
+        return;
+    };
+    let data = data.join("splink_datasets/fake_1000.csv");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/matching/fake_1000.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = |store: &Path| {
+        let mut command = idgraph();
+        command
+            .args(["ingest", store.to_str().unwrap(), data.to_str().unwrap()])
+            .args(["--key", "unique_id", "--id", "email=email", "--no-progress"]);
+        command
+    };
+    let export = |store: &Path| {
+        let output = idgraph()
+            .args(["export", store.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    let one_run = dir.path().join("one_run");
+    ingest(&one_run)
+        .args(["--match", "--match-config", config.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("model            trained"));
+    let two_runs = dir.path().join("two_runs");
+    ingest(&two_runs).assert().success();
+    idgraph()
+        .args(["match", two_runs.to_str().unwrap(), "--no-progress"])
+        .args(["--config", config.to_str().unwrap()])
+        .assert()
+        .success();
+
+    let exported = export(&one_run);
+    assert_eq!(exported, export(&two_runs));
+    // Matching merged records, so some entity holds more than one record.
+    let entities: std::collections::HashSet<&str> = exported
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(2).unwrap())
+        .collect();
+    assert!(entities.len() < 900, "{} entities", entities.len());
+}
+
+#[test]
+fn match_config_needs_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.csv", "id,name\n1,Ann\n");
+    idgraph()
+        .args(["ingest", dir.path().join("store").to_str().unwrap()])
+        .arg(input)
+        .args(["--key", "id", "--match-config", "m.toml"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--match"));
+}

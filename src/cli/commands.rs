@@ -63,6 +63,12 @@ pub struct IngestArgs {
     /// Hide the progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// After loading, link likely matches as `idgraph match` does, in the same run.
+    #[arg(long = "match")]
+    run_matcher: bool,
+    /// Matcher configuration (TOML) for --match; the default for person records when missing.
+    #[arg(long, value_name = "FILE", requires = "run_matcher")]
+    match_config: Option<PathBuf>,
 }
 
 /// Opens a store that must already exist, so that a mistyped path is an error rather than a
@@ -138,6 +144,11 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
             );
         }
     }
+    let match_config = if args.run_matcher {
+        Some(read_match_config(args.match_config.as_deref())?)
+    } else {
+        None
+    };
     let mut store = Store::open_with(&args.store, config)?;
     let options = IngestOptions {
         on_error: match args.on_error {
@@ -168,6 +179,13 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
             eprintln!("  {message}");
         }
     }
+    if let Some(match_config) = &match_config {
+        let options = idgraph::matching::MatchOptions {
+            retrain: false,
+            progress: !args.no_progress,
+        };
+        run_matcher(&mut store, match_config, &options, OutputMode::Table)?;
+    }
     let counters = store.counters();
     println!(
         "store {}: {} records, {} identifiers, {} entities",
@@ -185,22 +203,35 @@ pub fn match_records(
     options: idgraph::matching::MatchOptions,
     mode: OutputMode,
 ) -> Result<()> {
-    let config = match config {
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read matcher configuration {}", file.display()))?;
-            idgraph::matching::MatchConfig::from_toml(&text).map_err(|message| {
-                anyhow::anyhow!(
-                    "invalid matcher configuration {}: {message}",
-                    file.display()
-                )
-            })?
-        }
-        None => idgraph::matching::MatchConfig::default(),
-    };
+    let config = read_match_config(config)?;
     let mut store = open_existing(path)?;
+    run_matcher(&mut store, &config, &options, mode)
+}
+
+/// Reads a matcher configuration file, or gives the default for person records.
+fn read_match_config(file: Option<&Path>) -> Result<idgraph::matching::MatchConfig> {
+    let Some(file) = file else {
+        return Ok(idgraph::matching::MatchConfig::default());
+    };
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read matcher configuration {}", file.display()))?;
+    idgraph::matching::MatchConfig::from_toml(&text).map_err(|message| {
+        anyhow::anyhow!(
+            "invalid matcher configuration {}: {message}",
+            file.display()
+        )
+    })
+}
+
+/// Runs the matcher on `store` and prints its report.
+fn run_matcher(
+    store: &mut Store,
+    config: &idgraph::matching::MatchConfig,
+    options: &idgraph::matching::MatchOptions,
+    mode: OutputMode,
+) -> Result<()> {
     let started = std::time::Instant::now();
-    let report = idgraph::matching::run(&mut store, &config, &options)?;
+    let report = idgraph::matching::run(store, config, options)?;
     let seconds = started.elapsed().as_secs_f64();
     match mode {
         OutputMode::Json => println!("{}", serde_json::to_string(&report)?),

@@ -36,7 +36,7 @@ enum Command {
         seed: u64,
     },
     /// Load CSV or JSON Lines files into a store (created if missing).
-    Ingest(commands::IngestArgs),
+    Ingest(Box<commands::IngestArgs>),
     /// Find records that are likely the same person from their attributes (unsupervised
     /// Fellegi-Sunter model) and link them with weighted evidence edges.
     Match {
@@ -157,7 +157,7 @@ pub fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::Demo { dir, seed } => commands::demo(&dir, seed),
-        Command::Ingest(args) => commands::ingest(args),
+        Command::Ingest(args) => commands::ingest(*args),
         Command::Match {
             store,
             config,

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{ComparisonOutcome, Evidence, NodeId};
-use crate::store::Store;
+use crate::resolve::MatchLink;
+use crate::store::{Store, Writer};
 use blocking::{KeyPart, SkippedBlock};
 use compare::Method;
 use fellegi_sunter::{Parameters, Pattern};
@@ -253,7 +254,7 @@ struct Prepared {
     rules: Vec<Vec<KeyPart>>,
 }
 
-fn prepare(store: &Store, config: &MatchConfig) -> Result<Prepared> {
+fn prepare(writer: &Writer<'_>, config: &MatchConfig) -> Result<Prepared> {
     let mut columns: Vec<String> = Vec::new();
     let mut index_of = |name: &str| -> usize {
         match columns.iter().position(|c| c == name) {
@@ -288,8 +289,7 @@ fn prepare(store: &Store, config: &MatchConfig) -> Result<Prepared> {
     let mut ids = Vec::new();
     let mut records = Vec::new();
     let mut seen_columns = vec![false; columns.len()];
-    for item in store.records() {
-        let (id, record) = item?;
+    for (id, record) in writer.cached_records() {
         let values: Values = columns
             .iter()
             .map(|column| record.attribute(column).map(str::to_lowercase))
@@ -357,7 +357,11 @@ pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> R
         .match_model()?
         .filter(|model| !options.retrain && model.config == *config);
     let started = std::time::Instant::now();
-    let prepared = prepare(store, config)?;
+    let link_threshold = store.config().link_threshold;
+    // The batch reads every record to compare them, and changes most of them when it links.
+    let mut writer = store.writer();
+    writer.load_all_nodes()?;
+    let prepared = prepare(&writer, config)?;
     tracing::debug!(elapsed = ?started.elapsed(), "loaded records for matching");
     progress.step("blocking");
     let count = prepared.records.len();
@@ -411,37 +415,57 @@ pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> R
         let (a, b) = (&prepared.records[i as usize], &prepared.records[j as usize]);
         a[column].as_deref().or(b[column].as_deref())
     };
-    let weights: Vec<f64> = pairs
+    // Score in parallel; only adding the edges to the batch is sequential.
+    let links: Vec<(usize, f32, Evidence)> = pairs
         .par_iter()
         .zip(&patterns)
-        .map(|(&(i, j), pattern)| model.weight(pattern, |c| agreed_value(i, j, c)))
+        .enumerate()
+        .filter_map(|(index, (&(i, j), pattern))| {
+            let weight = model.weight(pattern, |c| agreed_value(i, j, c));
+            let probability = fellegi_sunter::probability(weight);
+            if probability < config.threshold {
+                return None;
+            }
+            let contributions: Vec<f32> = pattern
+                .iter()
+                .enumerate()
+                .map(|(c, level)| match level {
+                    Some(level) => {
+                        model.contribution(c, usize::from(*level), agreed_value(i, j, c)) as f32
+                    }
+                    None => 0.0,
+                })
+                .collect();
+            let evidence = Evidence::Match {
+                weight: weight as f32,
+                levels: pattern.clone(),
+                contributions,
+            };
+            Some((index, probability as f32, evidence))
+        })
         .collect();
-    let now = crate::ingest::now();
-    let mut writer = store.writer();
-    for ((&(i, j), pattern), weight) in pairs.iter().zip(&patterns).zip(weights) {
-        let probability = fellegi_sunter::probability(weight);
-        if probability < config.threshold {
-            continue;
-        }
-        let contributions: Vec<f32> = pattern
-            .iter()
-            .enumerate()
-            .map(|(c, level)| match level {
-                Some(level) => {
-                    model.contribution(c, usize::from(*level), agreed_value(i, j, c)) as f32
-                }
-                None => 0.0,
-            })
-            .collect();
-        let evidence = Evidence::Match {
-            weight: weight as f32,
-            levels: pattern.clone(),
-            contributions,
-        };
-        let ids = (prepared.ids[i as usize], prepared.ids[j as usize]);
-        crate::resolve::link_records(&mut writer, ids, probability as f32, evidence, now)?;
-        report.edges += 1;
-    }
+    let linked: Vec<(NodeId, NodeId)> = links
+        .iter()
+        .filter(|(_, probability, _)| *probability >= link_threshold)
+        .map(|&(index, ..)| {
+            let (i, j) = pairs[index];
+            (prepared.ids[i as usize], prepared.ids[j as usize])
+        })
+        .collect();
+    report.edges = links.len();
+    let links = links
+        .into_iter()
+        .map(|(index, weight, evidence)| {
+            let (i, j) = pairs[index];
+            MatchLink {
+                records: (prepared.ids[i as usize], prepared.ids[j as usize]),
+                weight,
+                evidence,
+            }
+        })
+        .collect();
+    crate::resolve::add_match_edges(&mut writer, links, crate::ingest::now())?;
+    crate::resolve::merge_linked(&mut writer, &linked)?;
     tracing::debug!(elapsed = ?started.elapsed(), "scored and linked");
     progress.step("writing");
     let mut model = model;

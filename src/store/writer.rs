@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
@@ -95,6 +96,46 @@ impl<'a> Writer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Loads every node of the store into the batch's cache, for a batch that reads them all:
+    /// each page is then decoded once, however many of its nodes the batch changes.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable page.
+    pub(crate) fn load_all_nodes(&mut self) -> Result<()> {
+        // Reading the pages is cheap; decoding them is the work, spread over the threads.
+        let pages: Vec<(sled::IVec, sled::IVec)> = self
+            .store
+            .tree
+            .scan_prefix([keys::NODE])
+            .collect::<sled::Result<_>>()?;
+        let decoded: Vec<Result<(u32, Node)>> = pages
+            .into_par_iter()
+            .flat_map_iter(|page| super::page_items::<Node>(Ok(page), "node page"))
+            .collect();
+        for item in decoded {
+            let (id, node) = item?;
+            self.loaded_node_pages.insert(keys::page_of(id).0);
+            self.nodes.entry(id).or_insert(node);
+        }
+        Ok(())
+    }
+
+    /// Returns the records in the batch's cache in id order: all of them after
+    /// [`Writer::load_all_nodes`].
+    pub(crate) fn cached_records(&self) -> Vec<(NodeId, &RecordNode)> {
+        let mut records: Vec<(NodeId, &RecordNode)> = self
+            .nodes
+            .iter()
+            .filter_map(|(&id, node)| match node {
+                Node::Record(record) => Some((id, record)),
+                Node::Identifier(_) => None,
+            })
+            .collect();
+        records.sort_unstable_by_key(|&(id, _)| id);
+        records
     }
 
     /// Loads the node with `id` into the batch's cache.
@@ -307,10 +348,20 @@ impl<'a> Writer<'a> {
             .collect();
         for &page in &node_pages {
             self.load_node_page(page)?;
-            let slots: Vec<Option<&Node>> = (0..keys::PAGE_SLOTS)
-                .map(|slot| self.nodes.get(&(page * keys::PAGE_SLOTS + slot)))
-                .collect();
-            batch.insert(&keys::node_page(page), encode(&trim_slots(slots)));
+        }
+        // Encoding the pages is most of a large commit's work, and each page is independent.
+        let nodes = &self.nodes;
+        let encoded: Vec<(u32, Vec<u8>)> = node_pages
+            .par_iter()
+            .map(|&page| {
+                let slots: Vec<Option<&Node>> = (0..keys::PAGE_SLOTS)
+                    .map(|slot| nodes.get(&(page * keys::PAGE_SLOTS + slot)))
+                    .collect();
+                (page, encode(&trim_slots(slots)))
+            })
+            .collect();
+        for (page, bytes) in encoded {
+            batch.insert(&keys::node_page(page), bytes);
         }
         for (key, id) in &self.new_index_entries {
             batch.insert(key.as_slice(), &id.to_be_bytes());
@@ -355,9 +406,17 @@ impl<'a> Writer<'a> {
             "committed batch"
         );
         self.store.counters = std::mem::take(&mut self.counters);
+        // Freeing a large batch's nodes takes tens of milliseconds; the caller need not wait.
+        if self.nodes.len() >= BACKGROUND_DROP_NODES {
+            let nodes = std::mem::take(&mut self.nodes);
+            rayon::spawn(move || drop(nodes));
+        }
         Ok(())
     }
 }
+
+/// Batches that read or changed at least this many nodes free them on a rayon thread.
+const BACKGROUND_DROP_NODES: usize = 10_000;
 
 /// Drops the empty slots at the end of a page, so a page ends at its last item.
 fn trim_slots<T>(mut slots: Vec<Option<T>>) -> Vec<Option<T>> {
