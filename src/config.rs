@@ -29,6 +29,30 @@ pub struct Config {
     /// Confidence of the edge to a role mailbox, below the default link threshold so that a
     /// shared mailbox alone never joins two people.
     pub role_mailbox_weight: f32,
+    /// Kinds a person has at most one value of within each source (a customer id is unique
+    /// in its own system but differs between systems).
+    pub unique_per_source: Vec<String>,
+    /// Most distinct values of a kind that one entity may hold, per kind.
+    pub max_per_entity: BTreeMap<String, usize>,
+    /// Kinds in the order their evidence wins a tie: when two equally confident links would
+    /// break a rule, the link through the kind listed first is kept. Unlisted kinds come after.
+    pub kind_priority: Vec<String>,
+    /// Number of records an identifier of the kind is normally shared by, per kind. Beyond
+    /// it, each edge's confidence is discounted by the square root of typical over actual.
+    pub typical_degree: BTreeMap<String, u32>,
+    /// Typical degree of a kind not in `typical_degree`.
+    pub default_typical_degree: u32,
+    /// Degree at or above which an identifier of the kind is a hub, per kind. A hub's edges
+    /// never link on their own.
+    pub hub_degree: BTreeMap<String, u32>,
+    /// Hub degree of a kind not in `hub_degree`.
+    pub default_hub_degree: u32,
+    /// Half-life in days of the confidence of evidence older than the newest evidence of the
+    /// entity, where records carry timestamps. Confidence never drops below half.
+    pub age_half_life_days: f32,
+    /// Attributes that should agree across the records of one entity, such as dates of birth;
+    /// two different values make an attribute-disagreement conflict.
+    pub agreeing_attributes: Vec<String>,
     /// Score cut-offs of the tiers.
     pub tiers: TierCutoffs,
     /// Identifier normalization.
@@ -81,6 +105,43 @@ impl Default for Config {
             .map(str::to_owned)
             .collect(),
             role_mailbox_weight: 0.3,
+            unique_per_source: vec!["customer_id".to_owned()],
+            max_per_entity: [
+                ("email", 5),
+                ("phone", 5),
+                ("device_id", 10),
+                ("cookie", 20),
+            ]
+            .into_iter()
+            .map(|(kind, limit)| (kind.to_owned(), limit))
+            .collect(),
+            kind_priority: [
+                "national_id",
+                "customer_id",
+                "email",
+                "phone",
+                "device_id",
+                "cookie",
+                "ip",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+            typical_degree: [("national_id", 5), ("customer_id", 5), ("ip", 5)]
+                .into_iter()
+                .map(|(kind, degree)| (kind.to_owned(), degree))
+                .collect(),
+            default_typical_degree: 3,
+            hub_degree: [("ip", 50), ("national_id", 20), ("customer_id", 20)]
+                .into_iter()
+                .map(|(kind, degree)| (kind.to_owned(), degree))
+                .collect(),
+            default_hub_degree: 12,
+            age_half_life_days: 730.0,
+            agreeing_attributes: ["date_of_birth", "dob", "birth_date", "gender", "sex"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             tiers: TierCutoffs::default(),
             normalize: NormalizeConfig::default(),
         }
@@ -111,6 +172,31 @@ impl Config {
             }
         }
         self.kind_weight(kind)
+    }
+
+    /// Returns the number of records an identifier of `kind` is normally shared by.
+    pub fn typical_degree(&self, kind: &str) -> u32 {
+        self.typical_degree
+            .get(kind)
+            .copied()
+            .unwrap_or(self.default_typical_degree)
+    }
+
+    /// Returns the degree at or above which an identifier of `kind` is a hub.
+    pub fn hub_degree(&self, kind: &str) -> u32 {
+        self.hub_degree
+            .get(kind)
+            .copied()
+            .unwrap_or(self.default_hub_degree)
+    }
+
+    /// Returns the position of `kind` in `kind_priority`; unlisted kinds come after all
+    /// listed ones.
+    pub fn kind_rank(&self, kind: &str) -> usize {
+        self.kind_priority
+            .iter()
+            .position(|listed| listed == kind)
+            .unwrap_or(self.kind_priority.len())
     }
 
     /// Returns whether a person has at most one value of `kind`.
@@ -148,6 +234,30 @@ impl Config {
             return Err(format!(
                 "default_kind_weight is {}, expected a number in (0, 1]",
                 self.default_kind_weight
+            ));
+        }
+        for (setting, degrees, default) in [
+            (
+                "typical_degree",
+                &self.typical_degree,
+                self.default_typical_degree,
+            ),
+            ("hub_degree", &self.hub_degree, self.default_hub_degree),
+        ] {
+            if default == 0 {
+                return Err(format!("default_{setting} is 0, expected at least 1"));
+            }
+            if let Some((kind, _)) = degrees.iter().find(|(_, degree)| **degree == 0) {
+                return Err(format!("{setting}.{kind} is 0, expected at least 1"));
+            }
+        }
+        if let Some((kind, _)) = self.max_per_entity.iter().find(|(_, limit)| **limit == 0) {
+            return Err(format!("max_per_entity.{kind} is 0, expected at least 1"));
+        }
+        if self.age_half_life_days.is_nan() || self.age_half_life_days <= 0.0 {
+            return Err(format!(
+                "age_half_life_days is {}, expected a positive number of days",
+                self.age_half_life_days
             ));
         }
         let TierCutoffs { high, medium } = self.tiers;

@@ -143,6 +143,14 @@ pub enum Evidence {
         /// Weight contribution per comparison (log2 of m over u), 0 where a value was missing.
         contributions: Vec<f32>,
     },
+    /// An operator stated that the two records are the same person (`link`) or never are
+    /// (`unlink`). Resolution respects it over any automatic evidence.
+    Manual {
+        /// `true` for a link, `false` for an unlink.
+        link: bool,
+        /// The operator's reason.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Evidence {
@@ -150,6 +158,11 @@ impl fmt::Display for Evidence {
         match self {
             Evidence::HasIdentifier(kind) => write!(f, "has {kind}"),
             Evidence::Match { weight, .. } => write!(f, "match (weight {weight:.2})"),
+            Evidence::Manual { link: true, reason } => write!(f, "manual link ({reason})"),
+            Evidence::Manual {
+                link: false,
+                reason,
+            } => write!(f, "manual unlink ({reason})"),
         }
     }
 }
@@ -185,6 +198,13 @@ pub struct Edge {
     pub count: u32,
 }
 
+impl Edge {
+    /// Returns whether the edge can link its two nodes: every edge but a manual unlink.
+    pub fn can_link(&self) -> bool {
+        !matches!(self.evidence, Evidence::Manual { link: false, .. })
+    }
+}
+
 /// Confidence tier of an entity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Tier {
@@ -206,16 +226,119 @@ impl fmt::Display for Tier {
     }
 }
 
-/// A problem found inside an entity.
+/// How much a conflict lowers the trust in an entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    /// Worth a look; the score drops to 80%.
+    Low,
+    /// Verify before acting; the score drops to half and the tier is at most medium.
+    Medium,
+    /// Review by hand; the score drops to a quarter and the tier is low.
+    High,
+}
+
+impl Severity {
+    /// Returns the factor this severity multiplies an entity's score by.
+    pub fn score_factor(self) -> f32 {
+        match self {
+            Severity::Low => 0.8,
+            Severity::Medium => 0.5,
+            Severity::High => 0.25,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        })
+    }
+}
+
+/// A problem found inside an entity, or a link that resolution held back from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Conflict {
-    /// The entity contains more than one value of a kind declared unique per person.
+    /// The entity contains more than one value of a kind declared unique per person (or per
+    /// person and source).
     UniqueKindViolated {
         /// The unique kind.
         kind: IdentifierKind,
         /// The distinct normalized values found, sorted.
         values: Vec<String>,
     },
+    /// The entity holds more distinct values of a kind than `max_per_entity` allows.
+    OverLimit {
+        /// The limited kind.
+        kind: IdentifierKind,
+        /// Number of distinct values.
+        count: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Records of the entity disagree on an attribute that should agree.
+    AttributeDisagreement {
+        /// The attribute.
+        attribute: String,
+        /// The distinct values, sorted.
+        values: Vec<String>,
+    },
+    /// A record of the entity carries a hub identifier, which linked nothing.
+    Hub {
+        /// The hub's kind.
+        kind: IdentifierKind,
+        /// The hub's value.
+        value: String,
+        /// Number of records that carry it.
+        degree: u64,
+    },
+    /// A link from a record of this entity to a record of another entity was held back,
+    /// because it would have broken a rule or was the only weak link between two groups.
+    HeldBack {
+        /// The record in this entity.
+        record: NodeId,
+        /// The record on the other side.
+        other: NodeId,
+        /// The link's confidence.
+        confidence: f32,
+        /// Why it was held back.
+        reason: String,
+    },
+}
+
+impl Conflict {
+    /// Returns the conflict's severity.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Conflict::UniqueKindViolated { .. } => Severity::High,
+            Conflict::OverLimit { .. } | Conflict::HeldBack { .. } => Severity::Medium,
+            Conflict::AttributeDisagreement { .. } | Conflict::Hub { .. } => Severity::Low,
+        }
+    }
+
+    /// Returns the conflict kind's name, as queries filter by it: `unique`, `over_limit`,
+    /// `attribute`, `hub` or `bridge`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Conflict::UniqueKindViolated { .. } => "unique",
+            Conflict::OverLimit { .. } => "over_limit",
+            Conflict::AttributeDisagreement { .. } => "attribute",
+            Conflict::Hub { .. } => "hub",
+            Conflict::HeldBack { .. } => "bridge",
+        }
+    }
+
+    /// Returns the identifier kind the conflict is about, if any.
+    pub fn identifier_kind(&self) -> Option<&IdentifierKind> {
+        match self {
+            Conflict::UniqueKindViolated { kind, .. }
+            | Conflict::OverLimit { kind, .. }
+            | Conflict::Hub { kind, .. } => Some(kind),
+            Conflict::AttributeDisagreement { .. } | Conflict::HeldBack { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for Conflict {
@@ -229,8 +352,50 @@ impl fmt::Display for Conflict {
                     values.join(", ")
                 )
             }
+            Conflict::OverLimit { kind, count, limit } => {
+                write!(
+                    f,
+                    "{count} values of {kind}, more than the limit of {limit}"
+                )
+            }
+            Conflict::AttributeDisagreement { attribute, values } => {
+                write!(f, "records disagree on {attribute}: {}", values.join(", "))
+            }
+            Conflict::Hub {
+                kind,
+                value,
+                degree,
+            } => write!(f, "hub {kind} {value} on {degree} records links nothing"),
+            Conflict::HeldBack {
+                record,
+                other,
+                confidence,
+                reason,
+            } => write!(
+                f,
+                "link from node {record} to node {other} (confidence {confidence:.2}) held back: \
+                 {reason}"
+            ),
         }
     }
+}
+
+/// The parts of an entity's score, kept so that a query can show why it got its tier.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScoreFactors {
+    /// Confidence of the weakest link a spanning tree of the records needs (1 for a single
+    /// record, 0 when the records are not connected).
+    pub weakest_link: f32,
+    /// The two records of that weakest link, if the entity has more than one record.
+    pub weakest_pair: Option<(NodeId, NodeId)>,
+    /// Kinds of evidence among the entity's links (identifier kinds, `match`, `manual`).
+    pub kinds: Vec<String>,
+    /// Factor for the number of independent kinds: 0.9 for one, 1 for two or more.
+    pub support: f32,
+    /// Factor for the age of the entity's newest evidence relative to the store's.
+    pub freshness: f32,
+    /// Product of the conflicts' severity factors.
+    pub conflicts: f32,
 }
 
 /// A resolved entity: a connected component over confident edges, with its qualification.
@@ -246,4 +411,86 @@ pub struct Entity {
     pub tier: Tier,
     /// Conflicts found in the entity.
     pub conflicts: Vec<Conflict>,
+    /// The parts of the score.
+    pub factors: ScoreFactors,
+}
+
+/// One entry of the audit log: a change of entities or an operator's override.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When the change was committed.
+    pub at: Timestamp,
+    /// What changed.
+    pub action: AuditAction,
+}
+
+/// A change recorded in the audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AuditAction {
+    /// Entities merged into one, which kept the lowest id.
+    Merged {
+        /// The id the merged entity kept.
+        into: EntityId,
+        /// The ids merged into it.
+        from: Vec<EntityId>,
+    },
+    /// An entity split; the part with its oldest record kept the id.
+    Split {
+        /// The entity that split.
+        from: EntityId,
+        /// The ids of the other parts.
+        into: Vec<EntityId>,
+    },
+    /// Resolution held back a link between two records.
+    HeldBack {
+        /// The two records.
+        records: (NodeId, NodeId),
+        /// Why.
+        reason: String,
+    },
+    /// An operator linked two records.
+    Linked {
+        /// The two records.
+        records: (NodeId, NodeId),
+        /// The operator's reason.
+        reason: String,
+    },
+    /// An operator unlinked two records.
+    Unlinked {
+        /// The two records.
+        records: (NodeId, NodeId),
+        /// The operator's reason.
+        reason: String,
+    },
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids = |ids: &[EntityId]| {
+            ids.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            AuditAction::Merged { into, from } => {
+                write!(f, "merged entities {} into {into}", ids(from))
+            }
+            AuditAction::Split { from, into } => {
+                write!(f, "split entity {from}, new entities {}", ids(into))
+            }
+            AuditAction::HeldBack {
+                records: (a, b),
+                reason,
+            } => write!(f, "held back the link of nodes {a} and {b}: {reason}"),
+            AuditAction::Linked {
+                records: (a, b),
+                reason,
+            } => write!(f, "operator linked nodes {a} and {b}: {reason}"),
+            AuditAction::Unlinked {
+                records: (a, b),
+                reason,
+            } => write!(f, "operator unlinked nodes {a} and {b}: {reason}"),
+        }
+    }
 }

@@ -156,7 +156,7 @@ fn removed_identifier_splits_entity() {
 }
 
 #[test]
-fn unique_kind_conflict_lowers_tier() {
+fn unique_kind_holds_back_link() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     store
@@ -173,13 +173,46 @@ fn unique_kind_conflict_lowers_tier() {
             ),
         ])
         .unwrap();
+    let first = entity_of(&store, "crm", "1");
+    let second = entity_of(&store, "crm", "2");
+    assert_ne!(first, second, "two national ids must not merge");
+    for id in [first, second] {
+        let entity = store.entity(id).unwrap().unwrap();
+        assert_eq!(entity.tier, Tier::Medium);
+        assert_eq!(entity.conflicts.len(), 1);
+        let Conflict::HeldBack { reason, .. } = &entity.conflicts[0] else {
+            panic!("expected a held-back link, got {:?}", entity.conflicts);
+        };
+        assert!(reason.contains("2 national_id values"), "{reason}");
+        assert!(reason.contains("123456789, 987654321"), "{reason}");
+    }
+}
+
+#[test]
+fn manual_link_keeps_unique_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .upsert([
+            record("crm", "1", &[("national_id", "123456789")]),
+            record("crm", "2", &[("national_id", "987654321")]),
+        ])
+        .unwrap();
+    let one = store.find_record("crm", "1").unwrap().unwrap();
+    let two = store.find_record("crm", "2").unwrap().unwrap();
+    store.link(one, two, "same person, id typo").unwrap();
     let entity = store
         .entity(entity_of(&store, "crm", "1"))
         .unwrap()
         .unwrap();
+    assert_eq!(entity_of(&store, "crm", "2"), entity.id);
     assert_eq!(entity.tier, Tier::Low);
-    assert_eq!(entity.conflicts.len(), 1);
-    let Conflict::UniqueKindViolated { kind, values } = &entity.conflicts[0];
+    let Conflict::UniqueKindViolated { kind, values } = &entity.conflicts[0] else {
+        panic!(
+            "expected a unique-kind conflict, got {:?}",
+            entity.conflicts
+        );
+    };
     assert_eq!(kind.as_str(), "national_id");
     assert_eq!(
         values,
@@ -225,11 +258,24 @@ fn unrelated_ingest_keeps_entity_ids() {
     assert_eq!(entity_of(&store, "crm", "1"), before);
 }
 
-/// Incremental resolution equals a from-scratch union-find over the same records.
+/// Returns the partition of the records `keys` of source `crm` as sets of keys.
+fn partition<'k>(store: &Store, keys: &[&'k String]) -> BTreeSet<BTreeSet<&'k str>> {
+    let mut groups: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+    for key in keys {
+        groups
+            .entry(entity_of(store, "crm", key))
+            .or_default()
+            .insert(key.as_str());
+    }
+    groups.into_values().collect()
+}
+
+/// Resolution batch by batch, with updates, gives the same entities as one batch of the final
+/// records in reverse order.
 #[test]
 fn incremental_equals_from_scratch() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = Store::open(dir.path().join("incremental")).unwrap();
     // A deterministic pseudo-random sequence of records over a small identifier space, with
     // updates that move records between identifiers.
     let mut state: u64 = 42;
@@ -240,6 +286,7 @@ fn incremental_equals_from_scratch() {
         (state >> 33) as usize
     };
     let mut latest: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut merged_some = false;
     for round in 0..20 {
         let mut batch = Vec::new();
         for _ in 0..15 {
@@ -253,49 +300,34 @@ fn incremental_equals_from_scratch() {
         }
         store.upsert(batch).unwrap();
 
-        // Expected partition: union records that share an email.
-        let keys: Vec<&String> = latest.keys().collect();
-        let mut parent: Vec<usize> = (0..keys.len()).collect();
-        fn find(parent: &mut Vec<usize>, i: usize) -> usize {
-            if parent[i] != i {
-                let root = find(parent, parent[i]);
-                parent[i] = root;
-            }
-            parent[i]
-        }
-        let mut by_email: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            for email in &latest[*key] {
-                if let Some(&j) = by_email.get(email.as_str()) {
-                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-                    parent[a] = b;
-                } else {
-                    by_email.insert(email, i);
-                }
-            }
-        }
-        let mut expected: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            let root = find(&mut parent, i);
-            expected.entry(root).or_default().insert(key.as_str());
-        }
-        let expected: BTreeSet<BTreeSet<&str>> = expected.into_values().collect();
+        let scratch_dir = dir.path().join(format!("scratch-{round}"));
+        let mut scratch = Store::open(&scratch_dir).unwrap();
+        let reversed: Vec<RecordInput> = latest
+            .iter()
+            .rev()
+            .map(|(key, emails)| {
+                let pairs: Vec<(&str, &str)> =
+                    emails.iter().map(|e| ("email", e.as_str())).collect();
+                record("crm", key, &pairs)
+            })
+            .collect();
+        scratch.upsert(reversed).unwrap();
 
-        let mut actual: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
-        for key in &keys {
-            actual
-                .entry(entity_of(&store, "crm", key))
-                .or_default()
-                .insert(key.as_str());
-        }
-        let actual: BTreeSet<BTreeSet<&str>> = actual.into_values().collect();
-        assert_eq!(actual, expected, "partition differs after round {round}");
+        let keys: Vec<&String> = latest.keys().collect();
+        let expected = partition(&scratch, &keys);
+        assert_eq!(
+            partition(&store, &keys),
+            expected,
+            "partition differs after round {round}"
+        );
         assert_eq!(
             store.counters().entities as usize,
             expected.len(),
             "entity count after round {round}"
         );
+        merged_some |= expected.iter().any(|group| group.len() > 1);
     }
+    assert!(merged_some, "the sequence never linked two records");
 }
 
 #[test]

@@ -357,7 +357,6 @@ pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> R
         .match_model()?
         .filter(|model| !options.retrain && model.config == *config);
     let started = std::time::Instant::now();
-    let link_threshold = store.config().link_threshold;
     // The batch reads every record to compare them, and changes most of them when it links.
     let mut writer = store.writer();
     writer.load_all_nodes()?;
@@ -444,14 +443,6 @@ pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> R
             Some((index, probability as f32, evidence))
         })
         .collect();
-    let linked: Vec<(NodeId, NodeId)> = links
-        .iter()
-        .filter(|(_, probability, _)| *probability >= link_threshold)
-        .map(|&(index, ..)| {
-            let (i, j) = pairs[index];
-            (prepared.ids[i as usize], prepared.ids[j as usize])
-        })
-        .collect();
     report.edges = links.len();
     let links = links
         .into_iter()
@@ -465,7 +456,6 @@ pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> R
         })
         .collect();
     crate::resolve::add_match_edges(&mut writer, links, crate::ingest::now())?;
-    crate::resolve::merge_linked(&mut writer, &linked)?;
     tracing::debug!(elapsed = ?started.elapsed(), "scored and linked");
     progress.step("writing");
     let mut model = model;

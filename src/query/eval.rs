@@ -491,13 +491,22 @@ fn explain(store: &Store, left: &NodeRef, right: &NodeRef) -> Result<QueryOutput
 
 fn conflicts(store: &Store, kind: Option<&str>, limit: Option<usize>) -> Result<QueryOutput> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    let mut table = Table::new("conflicts", &["entity", "score", "tier", "conflict"]);
+    let mut table = Table::new(
+        "conflicts",
+        &["entity", "score", "tier", "kind", "severity", "conflict"],
+    );
     let mut rows_json = Vec::new();
     for item in store.entities() {
         let entity = item?;
         for conflict in &entity.conflicts {
-            let crate::model::Conflict::UniqueKindViolated { kind: found, .. } = conflict;
-            if kind.is_some_and(|kind| kind != found.as_str()) {
+            // `kind` names a conflict kind (such as `hub`) or an identifier kind.
+            let matches = kind.is_none_or(|kind| {
+                kind == conflict.kind_name()
+                    || conflict
+                        .identifier_kind()
+                        .is_some_and(|found| found.as_str() == kind)
+            });
+            if !matches {
                 continue;
             }
             if table.rows.len() < limit {
@@ -505,9 +514,18 @@ fn conflicts(store: &Store, kind: Option<&str>, limit: Option<usize>) -> Result<
                     entity.id.to_string(),
                     format!("{:.3}", entity.score),
                     entity.tier.to_string(),
+                    conflict.kind_name().to_owned(),
+                    conflict.severity().to_string(),
                     conflict.to_string(),
                 ]);
-                rows_json.push(json!({"entity": entity.id, "score": entity.score, "tier": entity.tier.to_string(), "conflict": conflict}));
+                rows_json.push(json!({
+                    "entity": entity.id,
+                    "score": entity.score,
+                    "tier": entity.tier.to_string(),
+                    "kind": conflict.kind_name(),
+                    "severity": conflict.severity().to_string(),
+                    "conflict": conflict,
+                }));
             }
         }
     }

@@ -15,6 +15,9 @@ pub const RECORD: u8 = b'R';
 pub const ENTITY: u8 = b'E';
 /// Source descriptions: `S` + source name to a bincode [`crate::store::SourceInfo`].
 pub const SOURCE: u8 = b'S';
+/// Audit log: `A` + commit sequence number (u64 big-endian) to the bincode events of that
+/// commit.
+pub const AUDIT: u8 = b'A';
 
 pub fn meta(name: &str) -> Vec<u8> {
     prefixed(META, name.as_bytes())
@@ -37,6 +40,12 @@ pub fn node_page(page: u32) -> [u8; 5] {
 
 pub fn entity_page(page: u32) -> [u8; 5] {
     numbered(ENTITY, page)
+}
+
+pub fn audit_page(sequence: u64) -> [u8; 9] {
+    let mut key = [AUDIT, 0, 0, 0, 0, 0, 0, 0, 0];
+    key[1..].copy_from_slice(&sequence.to_be_bytes());
+    key
 }
 
 pub fn identifier(kind: &str, value: &str) -> Vec<u8> {

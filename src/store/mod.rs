@@ -19,7 +19,7 @@ use crate::normalize::{Normalized, Normalizer};
 pub use writer::Writer;
 
 /// Version of the on-disk layout that this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Counters kept in the meta table and updated by every commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,8 @@ pub struct Counters {
     pub edges: u64,
     /// Number of entities.
     pub entities: u64,
+    /// Number of audit log pages written, one per commit that logged an event.
+    pub audit_pages: u64,
 }
 
 /// Description of one source, written by ingest and shown by `stats`.
@@ -343,6 +345,17 @@ impl Store {
             .scan_prefix([keys::ENTITY])
             .flat_map(|item| page_items::<Entity>(item, "entity page"))
             .map(|item| item.map(|(_, entity)| entity))
+    }
+
+    /// Returns every audit event, oldest first.
+    pub(crate) fn audit_pages(&self) -> Result<Vec<crate::model::AuditEvent>> {
+        let mut events = Vec::new();
+        for item in self.tree.scan_prefix([keys::AUDIT]) {
+            let (_, value) = item?;
+            let page: Vec<crate::model::AuditEvent> = decode(&value, "audit page")?;
+            events.extend(page);
+        }
+        Ok(events)
     }
 
     /// Iterates over all nodes in id order.

@@ -6,7 +6,10 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
-use crate::model::{Entity, EntityId, IdentifierKind, IdentifierNode, Node, NodeId, RecordNode};
+use crate::model::{
+    AuditAction, AuditEvent, Entity, EntityId, IdentifierKind, IdentifierNode, Node, NodeId,
+    RecordNode, ScoreFactors,
+};
 use crate::store::{Counters, SourceInfo, Store, encode, keys, read_id};
 
 /// A batch of changes to a [`Store`].
@@ -25,13 +28,16 @@ pub struct Writer<'a> {
     entities: FxHashMap<EntityId, Option<Entity>>,
     loaded_node_pages: FxHashSet<u32>,
     loaded_entity_pages: FxHashSet<u32>,
-    dirty_entities: BTreeSet<EntityId>,
     /// Entities created, changed or deleted in this batch, written on commit.
     changed_entities: FxHashSet<EntityId>,
     sources: Vec<SourceInfo>,
     counters: Counters,
     config_changed: bool,
     match_model: Option<Vec<u8>>,
+    /// Nodes whose entities resolution recomputes at commit.
+    pending: FxHashSet<NodeId>,
+    /// Audit events of this batch, written as one page on commit.
+    audit: Vec<AuditEvent>,
 }
 
 impl<'a> Writer<'a> {
@@ -45,12 +51,13 @@ impl<'a> Writer<'a> {
             entities: FxHashMap::default(),
             loaded_node_pages: FxHashSet::default(),
             loaded_entity_pages: FxHashSet::default(),
-            dirty_entities: BTreeSet::new(),
             changed_entities: FxHashSet::default(),
             sources: Vec::new(),
             counters,
             config_changed: false,
             match_model: None,
+            pending: FxHashSet::default(),
+            audit: Vec::new(),
         }
     }
 
@@ -269,9 +276,9 @@ impl<'a> Writer<'a> {
                 score: 1.0,
                 tier: crate::model::Tier::High,
                 conflicts: Vec::new(),
+                factors: ScoreFactors::default(),
             }),
         );
-        self.dirty_entities.insert(id);
         self.changed_entities.insert(id);
     }
 
@@ -287,12 +294,24 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Returns the entity with `id` for changing it, and marks it for qualification.
+    /// Returns the entity with `id` without copying it, loading its page into the batch's
+    /// cache.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable page.
+    pub(crate) fn entity_ref(&mut self, id: EntityId) -> Result<Option<&Entity>> {
+        if !self.entities.contains_key(&id) {
+            self.load_entity_page(keys::page_of(id).0)?;
+        }
+        Ok(self.entities.get(&id).and_then(Option::as_ref))
+    }
+
+    /// Returns the entity with `id` for changing it; the change is written on commit.
     pub(crate) fn entity_mut(&mut self, id: EntityId) -> Result<&mut Entity> {
         if !self.entities.contains_key(&id) {
             self.load_entity_page(keys::page_of(id).0)?;
         }
-        self.dirty_entities.insert(id);
         self.changed_entities.insert(id);
         self.entities
             .get_mut(&id)
@@ -306,7 +325,6 @@ impl<'a> Writer<'a> {
     pub(crate) fn remove_entity(&mut self, id: EntityId) {
         self.entities.insert(id, None);
         self.changed_entities.insert(id);
-        self.dirty_entities.remove(&id);
         self.counters.entities -= 1;
     }
 
@@ -324,20 +342,35 @@ impl<'a> Writer<'a> {
         self.config_changed = true;
     }
 
-    /// Returns the ids of the entities changed in this batch.
-    pub(crate) fn dirty_entities(&self) -> Vec<EntityId> {
-        self.dirty_entities.iter().copied().collect()
+    /// Marks a node whose entity resolution must recompute at commit: a record that was
+    /// added or changed, or an identifier that gained or lost records.
+    pub(crate) fn mark_pending(&mut self, id: NodeId) {
+        self.pending.insert(id);
     }
 
-    /// Qualifies every changed entity and applies all changes as one atomic sled batch.
+    /// Takes the nodes marked with [`Writer::mark_pending`], in id order.
+    pub(crate) fn take_pending(&mut self) -> Vec<NodeId> {
+        let mut pending: Vec<NodeId> = std::mem::take(&mut self.pending).into_iter().collect();
+        pending.sort_unstable();
+        pending
+    }
+
+    /// Adds an event to the audit log, written with this batch.
+    pub(crate) fn log(&mut self, action: AuditAction) {
+        self.audit.push(AuditEvent {
+            at: crate::ingest::now(),
+            action,
+        });
+    }
+
+    /// Resolves and qualifies the entities of the pending nodes, then applies all changes as
+    /// one atomic sled batch.
     ///
     /// # Errors
     ///
     /// Fails on I/O errors. On failure nothing of the batch is applied.
     pub fn commit(mut self) -> Result<()> {
-        for id in self.dirty_entities() {
-            crate::qualify::qualify_entity(&mut self, id)?;
-        }
+        crate::resolve::partition::resolve_pending(&mut self)?;
 
         let mut batch = sled::Batch::default();
         // A page on disk may hold nodes this batch never read: load it before rewriting it.
@@ -395,6 +428,11 @@ impl<'a> Writer<'a> {
         }
         if let Some(model) = &self.match_model {
             batch.insert(keys::meta("match_model"), model.as_slice());
+        }
+        if !self.audit.is_empty() {
+            let page = keys::audit_page(self.counters.audit_pages);
+            batch.insert(&page, encode(&self.audit));
+            self.counters.audit_pages += 1;
         }
         batch.insert(keys::meta("counters"), encode(&self.counters));
         self.store.tree.apply_batch(batch)?;

@@ -1,0 +1,348 @@
+//! Resolution: turns records and their identifiers into entities.
+//!
+//! Writing a record only updates its node, its identifiers and their edges, and marks them
+//! pending. At commit, [`partition`] recomputes the entities of the part of the graph the
+//! batch touched: the records reachable from the pending nodes over evidence that can link,
+//! plus every record of the entities they belonged to. The result depends on the evidence
+//! only, never on the order in which records arrived.
+
+pub(crate) mod partition;
+
+use std::collections::BTreeMap;
+
+use roaring::RoaringBitmap;
+
+use crate::error::Result;
+use crate::model::{
+    Edge, EntityId, Evidence, IdentifierKind, IdentifierNode, MAX_RAW_SPELLINGS, NodeId,
+    RecordNode, Timestamp,
+};
+use crate::store::Writer;
+
+/// A record whose identifiers are already normalized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedRecord {
+    /// Source name.
+    pub source: String,
+    /// Record key within the source.
+    pub key: String,
+    /// Normalized identifiers.
+    pub identifiers: Vec<PreparedIdentifier>,
+    /// Attributes by name.
+    pub attributes: Vec<(String, String)>,
+    /// When the record was observed, if the input gives a time.
+    pub timestamp: Option<Timestamp>,
+}
+
+/// A normalized identifier with the spelling it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedIdentifier {
+    /// The identifier's kind.
+    pub kind: IdentifierKind,
+    /// The normalized value.
+    pub value: String,
+    /// The value as the input spelled it.
+    pub raw: String,
+}
+
+/// Result of an upsert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// The record was new.
+    Inserted,
+    /// A record with the same source and key existed and was replaced.
+    Updated,
+}
+
+/// Inserts or replaces one record and resolves its entity. `observed_at` stamps edges when
+/// the record has no timestamp of its own.
+pub(crate) fn upsert_record(
+    writer: &mut Writer<'_>,
+    prepared: PreparedRecord,
+    observed_at: Timestamp,
+) -> Result<UpsertOutcome> {
+    let seen_at = prepared.timestamp.unwrap_or(observed_at);
+
+    let (record_id, outcome) = match writer.find_record(&prepared.source, &prepared.key)? {
+        Some(id) => (id, UpsertOutcome::Updated),
+        None => {
+            let record = RecordNode {
+                source: prepared.source.clone(),
+                key: prepared.key.clone(),
+                attributes: Vec::new(),
+                timestamp: None,
+                entity: EntityId::MAX,
+                edges: Vec::new(),
+            };
+            (writer.insert_record(record)?, UpsertOutcome::Inserted)
+        }
+    };
+    // Identifier edges are rebuilt from the new input; other edges (matches found by the
+    // probabilistic matcher) stay.
+    let (old_edges, kept_edges) = {
+        let record = writer.record_mut(record_id)?;
+        let (identifier_edges, other_edges): (Vec<Edge>, Vec<Edge>) =
+            std::mem::take(&mut record.edges)
+                .into_iter()
+                .partition(|edge| matches!(edge.evidence, Evidence::HasIdentifier(_)));
+        (identifier_edges, other_edges)
+    };
+
+    // Attach the record to each distinct identifier, creating identifiers on first sight.
+    let mut new_edges: BTreeMap<NodeId, Edge> = BTreeMap::new();
+    for identifier in &prepared.identifiers {
+        let identifier_id = attach_identifier(writer, identifier, record_id)?;
+        let config = writer.store().config();
+        let weight = config.identifier_weight(identifier.kind.as_str(), &identifier.value);
+        let previous = old_edges.iter().find(|edge| edge.to == identifier_id);
+        let edge = new_edges.entry(identifier_id).or_insert_with(|| Edge {
+            to: identifier_id,
+            evidence: Evidence::HasIdentifier(identifier.kind.clone()),
+            weight,
+            source: prepared.source.clone(),
+            first_seen: previous.map_or(seen_at, |edge| edge.first_seen.min(seen_at)),
+            last_seen: previous.map_or(seen_at, |edge| edge.last_seen.max(seen_at)),
+            count: previous.map_or(1, |edge| edge.count.saturating_add(1)),
+        });
+        edge.weight = weight;
+    }
+
+    // Detach the identifiers the record no longer carries.
+    for edge in &old_edges {
+        if !new_edges.contains_key(&edge.to) {
+            writer.identifier_mut(edge.to)?.records.remove(record_id);
+        }
+    }
+    let counters = writer.counters_mut();
+    counters.edges = counters.edges + new_edges.len() as u64 - old_edges.len() as u64;
+
+    // Resolution at commit recomputes the entities around the record and every identifier
+    // it gained or lost.
+    writer.mark_pending(record_id);
+    for edge in &old_edges {
+        writer.mark_pending(edge.to);
+    }
+    for &identifier_id in new_edges.keys() {
+        writer.mark_pending(identifier_id);
+    }
+
+    let record = writer.record_mut(record_id)?;
+    record.attributes = prepared.attributes;
+    record.timestamp = prepared.timestamp;
+    record.edges = new_edges.into_values().chain(kept_edges).collect();
+    record.edges.sort_by_key(|edge| edge.to);
+    Ok(outcome)
+}
+
+/// Finds or creates the identifier node and adds `record_id` to its records.
+fn attach_identifier(
+    writer: &mut Writer<'_>,
+    prepared: &PreparedIdentifier,
+    record_id: NodeId,
+) -> Result<NodeId> {
+    let id = match writer.find_identifier(&prepared.kind, &prepared.value)? {
+        Some(id) => id,
+        None => writer.insert_identifier(IdentifierNode {
+            kind: prepared.kind.clone(),
+            value: prepared.value.clone(),
+            raw: Vec::new(),
+            entity: None,
+            records: RoaringBitmap::new(),
+        })?,
+    };
+    let identifier = writer.identifier_mut(id)?;
+    identifier.records.insert(record_id);
+    if identifier.raw.len() < MAX_RAW_SPELLINGS && !identifier.raw.contains(&prepared.raw) {
+        identifier.raw.push(prepared.raw.clone());
+    }
+    Ok(id)
+}
+
+/// Marks every node pending, so that the commit resolves all entities from scratch, for
+/// example after the link threshold changed.
+pub(crate) fn resolve_all(writer: &mut Writer<'_>) -> Result<()> {
+    let ids: Vec<NodeId> = writer
+        .store()
+        .nodes()
+        .map(|item| item.map(|(id, _)| id))
+        .collect::<Result<_>>()?;
+    for id in ids {
+        writer.mark_pending(id);
+    }
+    Ok(())
+}
+
+/// A probabilistic match between two records, to be stored as an edge on both.
+pub(crate) struct MatchLink {
+    /// The two records.
+    pub records: (NodeId, NodeId),
+    /// The match probability, the edge's weight.
+    pub weight: f32,
+    /// The comparison levels and weight contributions behind it.
+    pub evidence: Evidence,
+}
+
+/// Adds or replaces the probabilistic match edges of `links`, each stored on both records,
+/// and marks the records pending. A manual link or unlink between the same records stays.
+///
+/// Each record is looked up and its edges sorted once, however many links it takes part in.
+pub(crate) fn add_match_edges(
+    writer: &mut Writer<'_>,
+    links: Vec<MatchLink>,
+    observed_at: Timestamp,
+) -> Result<()> {
+    // One half-edge per side, grouped by the record that stores it.
+    let mut sides: Vec<(NodeId, NodeId, f32, Evidence)> = Vec::with_capacity(links.len() * 2);
+    for MatchLink {
+        records: (a, b),
+        weight,
+        evidence,
+    } in links
+    {
+        sides.push((a, b, weight, evidence.clone()));
+        sides.push((b, a, weight, evidence));
+    }
+    sides.sort_by_key(|&(from, to, ..)| (from, to));
+
+    let mut added = 0;
+    let mut sides = sides.into_iter().peekable();
+    while let Some(&(from, ..)) = sides.peek() {
+        writer.mark_pending(from);
+        let record = writer.record_mut(from)?;
+        let had_edges = record.edges.len();
+        let mut appended = false;
+        while let Some((_, to, weight, evidence)) = sides.next_if(|side| side.0 == from) {
+            let existing =
+                record.edges.iter_mut().take(had_edges).find(|edge| {
+                    edge.to == to && !matches!(edge.evidence, Evidence::HasIdentifier(_))
+                });
+            match existing {
+                Some(existing) if matches!(existing.evidence, Evidence::Manual { .. }) => {}
+                Some(existing) => {
+                    existing.first_seen = existing.first_seen.min(observed_at);
+                    existing.last_seen = observed_at;
+                    existing.count = existing.count.saturating_add(1);
+                    existing.weight = weight;
+                    existing.evidence = evidence;
+                }
+                None => {
+                    record.edges.push(Edge {
+                        to,
+                        evidence,
+                        weight,
+                        source: MATCHER_SOURCE.to_owned(),
+                        first_seen: observed_at,
+                        last_seen: observed_at,
+                        count: 1,
+                    });
+                    appended = true;
+                    if from < to {
+                        added += 1;
+                    }
+                }
+            }
+        }
+        if appended {
+            // Edges stay sorted by the other node's id; the sort is stable, so identifier
+            // edges keep their order.
+            record.edges.sort_by_key(|edge| edge.to);
+        }
+    }
+    writer.counters_mut().edges += added;
+    Ok(())
+}
+
+/// Source name recorded on the edges that the probabilistic matcher adds.
+pub const MATCHER_SOURCE: &str = "matcher";
+
+/// Source name recorded on the edges that an operator's `link` and `unlink` add.
+pub const OPERATOR_SOURCE: &str = "operator";
+
+impl crate::store::Store {
+    /// Links records `a` and `b` by hand: resolution puts them in one entity whatever the
+    /// automatic evidence says, unless an operator also unlinked records on both sides. The
+    /// link replaces an earlier unlink of the same two records and goes to the audit log.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`crate::Error::Query`] when `a` and `b` are the same node or either is
+    /// not a record, and on I/O errors.
+    pub fn link(&mut self, a: NodeId, b: NodeId, reason: &str) -> Result<()> {
+        self.set_override(a, b, true, reason)
+    }
+
+    /// Unlinks records `a` and `b` by hand: resolution never puts them in one entity, and
+    /// holds back whichever link would. The unlink replaces an earlier manual link of the
+    /// same two records and goes to the audit log.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::store::Store::link`].
+    pub fn unlink(&mut self, a: NodeId, b: NodeId, reason: &str) -> Result<()> {
+        self.set_override(a, b, false, reason)
+    }
+
+    fn set_override(&mut self, a: NodeId, b: NodeId, link: bool, reason: &str) -> Result<()> {
+        if a == b {
+            return Err(crate::Error::Query(format!(
+                "cannot link or unlink node {a} with itself; name two different records"
+            )));
+        }
+        let now = crate::ingest::now();
+        let mut writer = self.writer();
+        for id in [a, b] {
+            if !matches!(writer.node_ref(id)?, crate::model::Node::Record(_)) {
+                return Err(crate::Error::Query(format!(
+                    "node {id} is an identifier; link and unlink take two records"
+                )));
+            }
+        }
+        let mut added = false;
+        for (from, to) in [(a, b), (b, a)] {
+            let record = writer.record_mut(from)?;
+            record.edges.retain(|edge| {
+                !(edge.to == to && matches!(edge.evidence, Evidence::Manual { .. }))
+            });
+            let before = record.edges.len();
+            let at = record.edges.partition_point(|edge| edge.to <= to);
+            record.edges.insert(
+                at,
+                Edge {
+                    to,
+                    evidence: Evidence::Manual {
+                        link,
+                        reason: reason.to_owned(),
+                    },
+                    weight: 1.0,
+                    source: OPERATOR_SOURCE.to_owned(),
+                    first_seen: now,
+                    last_seen: now,
+                    count: 1,
+                },
+            );
+            added |= record.edges.len() > before;
+            writer.mark_pending(from);
+        }
+        if added {
+            writer.counters_mut().edges += 1;
+        }
+        let records = (a, b);
+        let reason = reason.to_owned();
+        writer.log(if link {
+            crate::model::AuditAction::Linked { records, reason }
+        } else {
+            crate::model::AuditAction::Unlinked { records, reason }
+        });
+        writer.commit()?;
+        self.flush()
+    }
+
+    /// Returns the audit log, oldest event first.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable page.
+    pub fn audit_log(&self) -> Result<Vec<crate::model::AuditEvent>> {
+        self.audit_pages()
+    }
+}

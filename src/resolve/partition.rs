@@ -1,0 +1,1066 @@
+//! Partition: recomputes the entities of the part of the graph that a batch touched.
+//!
+//! 1. Region: the records reachable from the pending nodes over evidence that can link, plus
+//!    every record of the entities they belonged to.
+//! 2. Links: each pair of records in the region gets one confidence, the noisy-or over the
+//!    kinds of evidence they share (a shared identifier counts with the lower of its two edge
+//!    confidences, discounted by the identifier's degree and the evidence's age). Hubs link
+//!    nothing.
+//! 3. Constrained union: links at or above the link threshold join groups from the most to
+//!    the least confident, with the kind priority and the records' sources and keys breaking
+//!    ties. A link that would break an operator's unlink, a unique kind or a per-entity limit
+//!    is held back: every link already joined is at least as confident, so it is the weakest
+//!    link on the path it would close.
+//! 4. Bridges: within each group, the weakest links that alone join two parts of at least two
+//!    records each, and that are weaker than the links inside both parts, are held back too.
+//!    Equally weak bridges are all held, so a record that matches two groups equally well
+//!    stays on its own.
+//! 5. Ids: each group keeps the lowest entity id of its records that no group before it
+//!    took, groups taken in the order of their oldest record; other groups get new ids.
+//!
+//! Every step depends on the evidence and on sources and keys, never on arrival order, so
+//! the same records give the same groups whichever order they came in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::unionfind::UnionFind;
+use roaring::RoaringBitmap;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::model::{
+    AuditAction, Conflict, EntityId, Evidence, IdentifierKind, Node, NodeId, Timestamp,
+};
+use crate::qualify::{self, GroupFacts};
+use crate::store::Writer;
+
+/// Seconds in a day, for the age discount.
+const DAY: f64 = 86_400.0;
+
+/// What partition needs to know about an identifier next to the region.
+struct IdentifierFacts {
+    kind: IdentifierKind,
+    value: String,
+    degree: u64,
+    hub: bool,
+    entity: Option<EntityId>,
+}
+
+/// One record of the region, copied out of the batch.
+struct RegionRecord {
+    id: NodeId,
+    source: String,
+    key: String,
+    previous: Option<EntityId>,
+}
+
+/// A link candidate between two records of the region, by index.
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    pub a: usize,
+    pub b: usize,
+    pub confidence: f32,
+    /// Evidence kinds behind the link, as indices into the partition's kind names.
+    pub kinds: Vec<u16>,
+    /// Rank of the best kind in the configured priority, lower first.
+    pub rank: usize,
+    /// Whether an operator linked the records.
+    pub manual: bool,
+}
+
+/// How an edge takes part in partition.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EdgeTag {
+    Identifier,
+    Match,
+    Link,
+    Unlink,
+}
+
+/// Index of the `match` kind in the kind names.
+const MATCH_KIND: u16 = 0;
+/// Index of the `manual` kind in the kind names.
+const MANUAL_KIND: u16 = 1;
+
+/// Returns the index of `name` in `names`, adding it when missing.
+fn intern(names: &mut Vec<String>, name: &str) -> u16 {
+    match names.iter().position(|known| known == name) {
+        Some(index) => index as u16,
+        None => {
+            names.push(name.to_owned());
+            (names.len() - 1) as u16
+        }
+    }
+}
+
+/// Keeps the best confidence per kind of a pair's evidence.
+fn add_evidence(kinds: &mut Vec<(u16, f32)>, kind: u16, confidence: f32) {
+    match kinds.iter_mut().find(|(known, _)| *known == kind) {
+        Some((_, best)) => *best = best.max(confidence),
+        None => kinds.push((kind, confidence)),
+    }
+}
+
+/// Constrained values of a group: per kind, and source for kinds unique per source.
+type Values = BTreeMap<(String, Option<String>), BTreeSet<String>>;
+
+/// Recomputes the entities around the nodes marked pending in `writer`.
+pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
+    let pending = writer.take_pending();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let config = writer.store().config().clone();
+    let floor = config.link_threshold / 2.0;
+
+    // 1. Region.
+    let mut identifiers: FxHashMap<NodeId, IdentifierFacts> = FxHashMap::default();
+    let mut expanded: FxHashSet<NodeId> = FxHashSet::default();
+    let mut entities_seen: FxHashSet<EntityId> = FxHashSet::default();
+    let mut previous_held: FxHashSet<(NodeId, NodeId)> = FxHashSet::default();
+    let mut in_region: FxHashSet<NodeId> = FxHashSet::default();
+    let mut stack: Vec<NodeId> = pending;
+    while let Some(id) = stack.pop() {
+        let (record_entity, neighbours) = match writer.node_ref(id)? {
+            Node::Identifier(_) => {
+                if expanded.insert(id) {
+                    let facts = identifier_facts(writer, &config, id, &mut identifiers)?;
+                    let (hub, entity) = (facts.hub, facts.entity);
+                    if let Some(entity) = entity {
+                        expand_entity(
+                            writer,
+                            entity,
+                            &mut entities_seen,
+                            &mut stack,
+                            &mut previous_held,
+                        )?;
+                    }
+                    if !hub {
+                        if let Node::Identifier(identifier) = writer.node_ref(id)? {
+                            stack.extend(identifier.records.iter());
+                        }
+                    }
+                }
+                continue;
+            }
+            Node::Record(record) => {
+                if !in_region.insert(id) {
+                    continue;
+                }
+                let neighbours: Vec<NodeId> = record
+                    .edges
+                    .iter()
+                    .filter(|edge| edge.can_link() && edge.weight >= floor)
+                    .map(|edge| edge.to)
+                    .collect();
+                (record.entity, neighbours)
+            }
+        };
+        if record_entity != EntityId::MAX {
+            expand_entity(
+                writer,
+                record_entity,
+                &mut entities_seen,
+                &mut stack,
+                &mut previous_held,
+            )?;
+        }
+        stack.extend(neighbours);
+    }
+
+    let mut ids: Vec<NodeId> = in_region.into_iter().collect();
+    ids.sort_unstable();
+    let index: FxHashMap<NodeId, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+
+    // 2. Links and the facts qualification needs.
+    let mut records = Vec::with_capacity(ids.len());
+    let mut values: Vec<Values> = Vec::with_capacity(ids.len());
+    let mut attributes: Vec<Vec<(String, String)>> = Vec::with_capacity(ids.len());
+    let mut hubs: Vec<Vec<NodeId>> = Vec::with_capacity(ids.len());
+    let mut carriers: FxHashMap<NodeId, Vec<(usize, f32)>> = FxHashMap::default();
+    // Per pair of records, the best confidence per evidence kind (an index into `kind_names`).
+    let mut evidence: FxHashMap<(usize, usize), Vec<(u16, f32)>> = FxHashMap::default();
+    let mut kind_names: Vec<String> = vec!["match".to_owned(), "manual".to_owned()];
+    let mut manual_links: Vec<(usize, usize)> = Vec::new();
+    let mut unlinks: Vec<(usize, usize)> = Vec::new();
+    let mut freshness: Vec<f32> = Vec::with_capacity(ids.len());
+    for (i, &id) in ids.iter().enumerate() {
+        let Node::Record(record) = writer.node_ref(id)? else {
+            unreachable!("the region holds records only");
+        };
+        // Copy out what partition reads, so that identifiers can be loaded meanwhile.
+        let edges: Vec<(NodeId, EdgeTag, f32, Timestamp)> = record
+            .edges
+            .iter()
+            .map(|edge| {
+                let tag = match &edge.evidence {
+                    Evidence::HasIdentifier(_) => EdgeTag::Identifier,
+                    Evidence::Match { .. } => EdgeTag::Match,
+                    Evidence::Manual { link: true, .. } => EdgeTag::Link,
+                    Evidence::Manual { link: false, .. } => EdgeTag::Unlink,
+                };
+                (edge.to, tag, edge.weight, edge.last_seen)
+            })
+            .collect();
+        let newest: Timestamp = edges
+            .iter()
+            .map(|edge| edge.3)
+            .chain(record.timestamp)
+            .max()
+            .unwrap_or_default();
+        let record_attributes: Vec<(String, String)> = config
+            .agreeing_attributes
+            .iter()
+            .filter_map(|name| {
+                let value = record.attribute(name)?.trim().to_lowercase();
+                (!value.is_empty()).then(|| (name.clone(), value))
+            })
+            .collect();
+        let region_record = RegionRecord {
+            id,
+            source: record.source.clone(),
+            key: record.key.clone(),
+            previous: (record.entity != EntityId::MAX).then_some(record.entity),
+        };
+        let mut record_values = Values::new();
+        let mut record_hubs = Vec::new();
+        let mut oldest_factor = 1.0f32;
+        for (to, tag, weight, last_seen) in edges {
+            match tag {
+                EdgeTag::Identifier => {
+                    let facts = identifier_facts(writer, &config, to, &mut identifiers)?;
+                    let kind = facts.kind.as_str();
+                    if config.is_unique_kind(kind) || config.max_per_entity.contains_key(kind) {
+                        record_values
+                            .entry((kind.to_owned(), None))
+                            .or_default()
+                            .insert(facts.value.clone());
+                    }
+                    if config.unique_per_source.iter().any(|unique| unique == kind) {
+                        record_values
+                            .entry((kind.to_owned(), Some(region_record.source.clone())))
+                            .or_default()
+                            .insert(facts.value.clone());
+                    }
+                    if facts.hub {
+                        record_hubs.push(to);
+                        continue;
+                    }
+                    let age = age_factor(&config, newest - last_seen);
+                    oldest_factor = oldest_factor.min(age);
+                    let confidence = weight * degree_factor(&config, kind, facts.degree) * age;
+                    if weight >= floor {
+                        carriers.entry(to).or_default().push((i, confidence));
+                    }
+                }
+                EdgeTag::Match | EdgeTag::Link | EdgeTag::Unlink => {
+                    let Some(&j) = index.get(&to) else {
+                        continue;
+                    };
+                    if i >= j {
+                        continue;
+                    }
+                    match tag {
+                        EdgeTag::Link => manual_links.push((i, j)),
+                        EdgeTag::Unlink => unlinks.push((i, j)),
+                        _ => add_evidence(evidence.entry((i, j)).or_default(), MATCH_KIND, weight),
+                    }
+                }
+            }
+        }
+        values.push(record_values);
+        hubs.push(record_hubs);
+        freshness.push(oldest_factor);
+        attributes.push(record_attributes);
+        records.push(region_record);
+    }
+    let mut carrier_ids: Vec<NodeId> = carriers.keys().copied().collect();
+    carrier_ids.sort_unstable();
+    for identifier in &carrier_ids {
+        let members = &carriers[identifier];
+        let kind = intern(&mut kind_names, identifiers[identifier].kind.as_str());
+        for (n, &(a, confidence_a)) in members.iter().enumerate() {
+            for &(b, confidence_b) in &members[n + 1..] {
+                let pair = (a.min(b), a.max(b));
+                let confidence = confidence_a.min(confidence_b);
+                add_evidence(evidence.entry(pair).or_default(), kind, confidence);
+            }
+        }
+    }
+
+    let threshold = config.link_threshold;
+    let mut links: Vec<Link> = evidence
+        .into_iter()
+        .map(|((a, b), kinds)| {
+            let doubt: f32 = kinds
+                .iter()
+                .map(|(_, confidence)| 1.0 - confidence)
+                .product();
+            let rank = kinds
+                .iter()
+                .map(|&(kind, _)| config.kind_rank(&kind_names[usize::from(kind)]))
+                .min()
+                .unwrap_or(usize::MAX);
+            Link {
+                a,
+                b,
+                confidence: 1.0 - doubt,
+                kinds: kinds.into_iter().map(|(kind, _)| kind).collect(),
+                rank,
+                manual: false,
+            }
+        })
+        .filter(|link| link.confidence >= threshold)
+        .collect();
+    for &(a, b) in &manual_links {
+        links.push(Link {
+            a,
+            b,
+            confidence: 1.0,
+            kinds: vec![MANUAL_KIND],
+            rank: 0,
+            manual: true,
+        });
+    }
+    // Ties go by the records' sources and keys, never by node ids, which follow arrival order.
+    let mut by_content: Vec<usize> = (0..records.len()).collect();
+    by_content.sort_by(|&x, &y| {
+        (&records[x].source, &records[x].key).cmp(&(&records[y].source, &records[y].key))
+    });
+    let mut content_rank = vec![0usize; records.len()];
+    for (rank, i) in by_content.into_iter().enumerate() {
+        content_rank[i] = rank;
+    }
+    let ends = |link: &Link| {
+        let (a, b) = (content_rank[link.a], content_rank[link.b]);
+        (a.min(b), a.max(b))
+    };
+    links.sort_by(|x, y| {
+        y.manual
+            .cmp(&x.manual)
+            .then(y.confidence.total_cmp(&x.confidence))
+            .then(x.rank.cmp(&y.rank))
+            .then_with(|| ends(x).cmp(&ends(y)))
+    });
+
+    // 3. Constrained union.
+    let count = records.len();
+    let mut sets = UnionFind::<usize>::new(count);
+    let mut group_values: Vec<Values> = values.clone();
+    let mut held: Vec<(usize, usize, f32, String)> = Vec::new();
+    let mut kept: Vec<bool> = vec![false; links.len()];
+    for (n, link) in links.iter().enumerate() {
+        let (root_a, root_b) = (sets.find_mut(link.a), sets.find_mut(link.b));
+        if root_a == root_b {
+            kept[n] = true;
+            continue;
+        }
+        let unlinked = unlinks.iter().any(|&(x, y)| {
+            let (root_x, root_y) = (sets.find_mut(x), sets.find_mut(y));
+            (root_x == root_a && root_y == root_b) || (root_x == root_b && root_y == root_a)
+        });
+        let reason = if unlinked {
+            Some("an operator unlinked records on both sides".to_owned())
+        } else if link.manual {
+            None
+        } else {
+            rule_broken(&config, &group_values[root_a], &group_values[root_b])
+        };
+        if let Some(reason) = reason {
+            held.push((link.a, link.b, link.confidence, reason));
+            continue;
+        }
+        sets.union(root_a, root_b);
+        let root = sets.find_mut(root_a);
+        let other = if root == root_a { root_b } else { root_a };
+        let moved = std::mem::take(&mut group_values[other]);
+        for (key, set) in moved {
+            group_values[root].entry(key).or_default().extend(set);
+        }
+        kept[n] = true;
+    }
+
+    // 4. Bridges.
+    let mut inside: Vec<Link> = links
+        .into_iter()
+        .zip(kept)
+        .filter(|(_, kept)| *kept)
+        .map(|(link, _)| link)
+        .collect();
+    loop {
+        let points = weak_points(count, &inside);
+        if points.is_empty() {
+            break;
+        }
+        // In each group, apply the cuts at its weakest point; equally weak cuts all apply.
+        let mut remove: FxHashMap<usize, &'static str> = FxHashMap::default();
+        for cuts in points {
+            let weakest = cuts
+                .iter()
+                .map(|cut| cut.confidence)
+                .fold(f32::INFINITY, f32::min);
+            for cut in cuts.into_iter().filter(|cut| cut.confidence <= weakest) {
+                for link in cut.links {
+                    remove.insert(link, cut.reason);
+                }
+            }
+        }
+        let mut n = 0;
+        inside.retain(|link| {
+            let reason = remove.get(&n);
+            n += 1;
+            if let Some(reason) = reason {
+                held.push((link.a, link.b, link.confidence, (*reason).to_owned()));
+            }
+            reason.is_none()
+        });
+    }
+
+    // Final groups: components over the links kept.
+    let mut sets = UnionFind::<usize>::new(count);
+    for link in &inside {
+        sets.union(link.a, link.b);
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..count {
+        groups.entry(sets.find_mut(i)).or_default().push(i);
+    }
+    // Records are in id order, so ordering groups by their first record puts the group with
+    // the oldest record first.
+    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+    groups.sort_by_key(|members| members[0]);
+    let mut group_of = vec![0usize; count];
+    for (g, members) in groups.iter().enumerate() {
+        for &i in members {
+            group_of[i] = g;
+        }
+    }
+
+    // 5. Ids.
+    let mut taken: FxHashSet<EntityId> = FxHashSet::default();
+    let mut group_ids = Vec::with_capacity(groups.len());
+    for members in &groups {
+        let candidates: BTreeSet<EntityId> = members
+            .iter()
+            .filter_map(|&i| records[i].previous)
+            .collect();
+        let id = match candidates.iter().find(|id| !taken.contains(id)) {
+            Some(&id) => id,
+            None => writer.allocate_entity()?,
+        };
+        taken.insert(id);
+        group_ids.push(id);
+    }
+    let previous: BTreeSet<EntityId> = records.iter().filter_map(|r| r.previous).collect();
+    for &id in previous.difference(&taken.iter().copied().collect()) {
+        writer.remove_entity(id);
+    }
+
+    // Audit: merges of existing entities and splits.
+    for (g, members) in groups.iter().enumerate() {
+        let from: BTreeSet<EntityId> = members
+            .iter()
+            .filter_map(|&i| records[i].previous)
+            .filter(|&id| id != group_ids[g])
+            .collect();
+        let kept_id = members
+            .iter()
+            .any(|&i| records[i].previous == Some(group_ids[g]));
+        if !from.is_empty() && kept_id {
+            writer.log(AuditAction::Merged {
+                into: group_ids[g],
+                from: from.into_iter().collect(),
+            });
+        }
+    }
+    let mut parts_of: BTreeMap<EntityId, BTreeSet<EntityId>> = BTreeMap::new();
+    for (i, record) in records.iter().enumerate() {
+        if let Some(id) = record.previous {
+            parts_of
+                .entry(id)
+                .or_default()
+                .insert(group_ids[group_of[i]]);
+        }
+    }
+    for (id, parts) in parts_of {
+        if parts.len() > 1 {
+            writer.log(AuditAction::Split {
+                from: id,
+                into: parts.into_iter().filter(|&part| part != id).collect(),
+            });
+        }
+    }
+
+    // Identifiers: each joins the group of its most confident record, if that edge links.
+    let mut members: Vec<RoaringBitmap> = groups
+        .iter()
+        .map(|group| group.iter().map(|&i| records[i].id).collect())
+        .collect();
+    let mut adjacent: Vec<NodeId> = identifiers.keys().copied().collect();
+    adjacent.sort_unstable();
+    for identifier in adjacent {
+        let best = carriers.get(&identifier).and_then(|carried| {
+            carried
+                .iter()
+                .filter(|(_, confidence)| *confidence >= threshold)
+                .max_by(|x, y| {
+                    x.1.total_cmp(&y.1)
+                        .then_with(|| content_rank[y.0].cmp(&content_rank[x.0]))
+                })
+                .map(|&(i, _)| group_of[i])
+        });
+        let entity = best.map(|g| group_ids[g]);
+        if let Some(g) = best {
+            members[g].insert(identifier);
+        }
+        if identifiers[&identifier].entity != entity {
+            writer.identifier_mut(identifier)?.entity = entity;
+        }
+    }
+    for (i, record) in records.iter().enumerate() {
+        let entity = group_ids[group_of[i]];
+        if record.previous != Some(entity) {
+            writer.record_mut(record.id)?.entity = entity;
+        }
+    }
+
+    // Held links become conflicts of both entities; new ones go to the audit log.
+    let mut group_held: Vec<Vec<Conflict>> = vec![Vec::new(); groups.len()];
+    held.sort_by_key(|held| (held.0, held.1));
+    for (a, b, confidence, reason) in held {
+        let (id_a, id_b) = (records[a].id, records[b].id);
+        if !previous_held.contains(&(id_a.min(id_b), id_a.max(id_b))) {
+            writer.log(AuditAction::HeldBack {
+                records: (id_a, id_b),
+                reason: reason.clone(),
+            });
+        }
+        for (record, other) in [(a, b), (b, a)] {
+            group_held[group_of[record]].push(Conflict::HeldBack {
+                record: records[record].id,
+                other: records[other].id,
+                confidence,
+                reason: reason.clone(),
+            });
+        }
+    }
+
+    // Qualification.
+    let mut group_links: Vec<Vec<Link>> = vec![Vec::new(); groups.len()];
+    for link in inside {
+        group_links[group_of[link.a]].push(link);
+    }
+    for (g, group) in groups.iter().enumerate() {
+        let mut hub_ids: Vec<NodeId> = group.iter().flat_map(|&i| hubs[i].clone()).collect();
+        hub_ids.sort_unstable();
+        hub_ids.dedup();
+        let hub_facts: Vec<(IdentifierKind, String, u64)> = hub_ids
+            .iter()
+            .map(|id| {
+                let facts = &identifiers[id];
+                (facts.kind.clone(), facts.value.clone(), facts.degree)
+            })
+            .collect();
+        let mut merged = Values::new();
+        for &i in group {
+            for (key, set) in &values[i] {
+                merged
+                    .entry(key.clone())
+                    .or_default()
+                    .extend(set.iter().cloned());
+            }
+        }
+        let facts = GroupFacts {
+            records: group.clone(),
+            links: std::mem::take(&mut group_links[g]),
+            values: merged,
+            attributes: group.iter().map(|&i| attributes[i].clone()).collect(),
+            hubs: hub_facts,
+            held: std::mem::take(&mut group_held[g]),
+            freshness: group.iter().map(|&i| freshness[i]).fold(1.0, f32::min),
+            record_ids: group.iter().map(|&i| records[i].id).collect(),
+        };
+        let (score, tier, conflicts, factors) = qualify::qualify_group(&config, &kind_names, facts);
+        let entity = writer.entity_mut(group_ids[g])?;
+        entity.members = std::mem::take(&mut members[g]);
+        entity.score = score;
+        entity.tier = tier;
+        entity.conflicts = conflicts;
+        entity.factors = factors;
+    }
+    Ok(())
+}
+
+/// Returns the facts of identifier `id`, loading them on first use.
+fn identifier_facts<'f>(
+    writer: &mut Writer<'_>,
+    config: &Config,
+    id: NodeId,
+    identifiers: &'f mut FxHashMap<NodeId, IdentifierFacts>,
+) -> Result<&'f IdentifierFacts> {
+    match identifiers.entry(id) {
+        std::collections::hash_map::Entry::Occupied(found) => Ok(found.into_mut()),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            let Node::Identifier(identifier) = writer.node_ref(id)? else {
+                return Err(crate::error::Error::corrupt(
+                    "edge",
+                    format!("identifier edge to node {id}, which is a record"),
+                ));
+            };
+            let degree = identifier.records.len();
+            let hub = degree >= u64::from(config.hub_degree(identifier.kind.as_str()));
+            Ok(slot.insert(IdentifierFacts {
+                kind: identifier.kind.clone(),
+                value: identifier.value.clone(),
+                degree,
+                hub,
+                entity: identifier.entity,
+            }))
+        }
+    }
+}
+
+/// Pushes the members of `entity` on the stack and adds the record pairs of the links held
+/// back from it to `held`, once per entity.
+fn expand_entity(
+    writer: &mut Writer<'_>,
+    entity: EntityId,
+    seen: &mut FxHashSet<EntityId>,
+    stack: &mut Vec<NodeId>,
+    held: &mut FxHashSet<(NodeId, NodeId)>,
+) -> Result<()> {
+    if !seen.insert(entity) {
+        return Ok(());
+    }
+    if let Some(found) = writer.entity_ref(entity)? {
+        stack.extend(found.members.iter());
+        for conflict in &found.conflicts {
+            if let Conflict::HeldBack { record, other, .. } = conflict {
+                held.insert(((*record).min(*other), (*record).max(*other)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Returns the factor by which an identifier shared by `degree` records discounts its edges:
+/// 1 up to the kind's typical degree, then the square root of typical over actual.
+pub(crate) fn degree_factor(config: &Config, kind: &str, degree: u64) -> f32 {
+    let typical = u64::from(config.typical_degree(kind));
+    if degree <= typical {
+        1.0
+    } else {
+        (typical as f32 / degree as f32).sqrt()
+    }
+}
+
+/// Returns the factor for evidence `age` seconds older than the record's newest evidence:
+/// halved per `age_half_life_days`, never below one half. Age counts in whole days, so that
+/// evidence loaded seconds apart weighs the same and ties stay ties.
+pub(crate) fn age_factor(config: &Config, age: i64) -> f32 {
+    let days = (age as f64 / DAY).floor();
+    if days <= 0.0 {
+        return 1.0;
+    }
+    let half_lives = days / f64::from(config.age_half_life_days);
+    (0.5f64.powf(half_lives) as f32).max(0.5)
+}
+
+/// Returns why joining two groups with these constrained values would break a rule, if it
+/// would: a unique kind with two values, or more values of a kind than its limit. A group
+/// that already breaks a rule (through an operator's link) may still grow, as long as the
+/// join adds no value beyond the larger side.
+fn rule_broken(config: &Config, a: &Values, b: &Values) -> Option<String> {
+    for (key, values_a) in a {
+        let Some(values_b) = b.get(key) else {
+            continue;
+        };
+        let union: BTreeSet<&String> = values_a.iter().chain(values_b).collect();
+        if union.len() <= values_a.len().max(values_b.len()) {
+            continue;
+        }
+        let (kind, source) = key;
+        let unique = match source {
+            Some(_) => true,
+            None => config.is_unique_kind(kind),
+        };
+        let listed = union
+            .iter()
+            .map(|value| value.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if unique && union.len() > 1 {
+            let scope = match source {
+                Some(source) => format!(" from source {source}"),
+                None => String::new(),
+            };
+            return Some(format!(
+                "would give the entity {} {kind} values{scope} ({listed}), and {kind} is unique",
+                union.len()
+            ));
+        }
+        if source.is_none() {
+            if let Some(&limit) = config.max_per_entity.get(kind) {
+                if union.len() > limit {
+                    return Some(format!(
+                        "would give the entity {} {kind} values, more than max_per_entity.{kind} \
+                         = {limit}",
+                        union.len()
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A way to cut a group apart at a weak point: the links to hold back, the confidence of
+/// the strongest of them, and why.
+#[derive(Debug, PartialEq)]
+struct Cut {
+    confidence: f32,
+    links: Vec<usize>,
+    reason: &'static str,
+}
+
+/// Returns, per connected group of `links`, its weak points as cuts:
+/// - a link whose removal leaves two parts of at least two records each, weaker than every
+///   link inside either part;
+/// - a record whose removal leaves several parts of at least two records, with its links into
+///   each weaker than the links inside it. The cut keeps the record with the part it links to
+///   most strongly and holds its links to the others; when two parts tie, it holds all.
+fn weak_points(count: usize, links: &[Link]) -> Vec<Vec<Cut>> {
+    let mut adjacency: Vec<Vec<(usize, usize)>> = vec![Vec::new(); count];
+    for (n, link) in links.iter().enumerate() {
+        adjacency[link.a].push((link.b, n));
+        adjacency[link.b].push((link.a, n));
+    }
+    // Iterative depth-first search computing discovery order, low links and subtree sizes.
+    let mut order = vec![usize::MAX; count];
+    let mut low = vec![0usize; count];
+    let mut size = vec![1usize; count];
+    let mut parent = vec![usize::MAX; count];
+    let mut found: Vec<Vec<Cut>> = Vec::new();
+    let mut counter = 0;
+    for start in 0..count {
+        if order[start] != usize::MAX || adjacency[start].is_empty() {
+            continue;
+        }
+        let mut bridges: Vec<(usize, usize)> = Vec::new();
+        // Per node, the children whose subtree only reaches the rest through it.
+        let mut separated: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+        let mut component_size = 0;
+        // Frames: node, the link it was reached by, next neighbour position.
+        let mut frames: Vec<(usize, usize, usize)> = vec![(start, usize::MAX, 0)];
+        order[start] = counter;
+        low[start] = counter;
+        counter += 1;
+        while let Some(frame) = frames.last_mut() {
+            let (node, via, position) = *frame;
+            if position < adjacency[node].len() {
+                frame.2 += 1;
+                let (next, link) = adjacency[node][position];
+                if link == via {
+                    continue;
+                }
+                if order[next] == usize::MAX {
+                    order[next] = counter;
+                    low[next] = counter;
+                    counter += 1;
+                    parent[next] = node;
+                    frames.push((next, link, 0));
+                } else {
+                    low[node] = low[node].min(order[next]);
+                }
+            } else {
+                frames.pop();
+                component_size += 1;
+                if let Some(up) = frames.last() {
+                    let up = up.0;
+                    low[up] = low[up].min(low[node]);
+                    size[up] += size[node];
+                    if low[node] > order[up] {
+                        bridges.push((via, node));
+                    }
+                    if low[node] >= order[up] {
+                        separated.entry(up).or_default().push(node);
+                    }
+                }
+            }
+        }
+
+        let mut cuts: Vec<Cut> = bridges
+            .into_iter()
+            .filter(|&(link, child)| {
+                let below = size[child];
+                below >= 2
+                    && component_size - below >= 2
+                    && weaker_than_both_sides(&adjacency, links, link, child)
+            })
+            .map(|(link, _)| Cut {
+                confidence: links[link].confidence,
+                links: vec![link],
+                reason: "the only link between two groups of records, weaker than the links \
+                         inside both",
+            })
+            .collect();
+        let mut points: Vec<(usize, Vec<usize>)> = separated.into_iter().collect();
+        points.sort_unstable();
+        for (node, children) in points {
+            // The root separates its children only when it has several.
+            let is_root = parent[node] == usize::MAX;
+            if is_root && children.len() < 2 {
+                continue;
+            }
+            let mut starts = children;
+            if !is_root {
+                starts.push(parent[node]);
+            }
+            if let Some(cut) = record_cut(&adjacency, links, node, &starts) {
+                cuts.push(cut);
+            }
+        }
+        if !cuts.is_empty() {
+            found.push(cuts);
+        }
+    }
+    found
+}
+
+/// Returns the cut at record `node`, whose removal leaves the parts that `starts` reach, when
+/// at least two parts hold two records or more and its links into each are weaker than the
+/// links inside it.
+fn record_cut(
+    adjacency: &[Vec<(usize, usize)>],
+    links: &[Link],
+    node: usize,
+    starts: &[usize],
+) -> Option<Cut> {
+    // Per part of two records or more: the node's links into it, their best confidence.
+    let mut parts: Vec<(f32, Vec<usize>)> = Vec::new();
+    let mut seen: FxHashSet<usize> = FxHashSet::default();
+    seen.insert(node);
+    for &start in starts {
+        if !seen.insert(start) {
+            continue;
+        }
+        let mut stack = vec![start];
+        let mut records = 1;
+        let mut weakest_inside = f32::INFINITY;
+        let mut to_node: Vec<usize> = Vec::new();
+        while let Some(current) = stack.pop() {
+            for &(next, link) in &adjacency[current] {
+                if next == node {
+                    to_node.push(link);
+                    continue;
+                }
+                weakest_inside = weakest_inside.min(links[link].confidence);
+                if seen.insert(next) {
+                    records += 1;
+                    stack.push(next);
+                }
+            }
+        }
+        if records < 2 {
+            continue;
+        }
+        let best = to_node
+            .iter()
+            .map(|&link| links[link].confidence)
+            .fold(0.0, f32::max);
+        if best >= weakest_inside {
+            return None;
+        }
+        parts.push((best, to_node));
+    }
+    if parts.len() < 2 {
+        return None;
+    }
+    let strongest = parts.iter().map(|(best, _)| *best).fold(0.0, f32::max);
+    let tied = parts.iter().filter(|(best, _)| *best >= strongest).count() > 1;
+    let mut held: Vec<usize> = Vec::new();
+    let mut confidence: f32 = 0.0;
+    for (best, part_links) in parts {
+        if tied || best < strongest {
+            confidence = confidence.max(best);
+            held.extend(part_links);
+        }
+    }
+    held.sort_unstable();
+    held.dedup();
+    let reason = if tied {
+        "the record matches two groups of records equally well; held for review"
+    } else {
+        "the record matches another group of records better"
+    };
+    Some(Cut {
+        confidence,
+        links: held,
+        reason,
+    })
+}
+
+/// Returns whether bridge `bridge`, whose far side contains `child`, is weaker than every
+/// other link on both of its sides.
+fn weaker_than_both_sides(
+    adjacency: &[Vec<(usize, usize)>],
+    links: &[Link],
+    bridge: usize,
+    child: usize,
+) -> bool {
+    let confidence = links[bridge].confidence;
+    let near = if links[bridge].a == child {
+        links[bridge].b
+    } else {
+        links[bridge].a
+    };
+    [child, near].into_iter().all(|start| {
+        let mut seen: FxHashSet<usize> = FxHashSet::default();
+        let mut stack = vec![start];
+        seen.insert(start);
+        let mut weakest = f32::INFINITY;
+        while let Some(node) = stack.pop() {
+            for &(next, link) in &adjacency[node] {
+                if link == bridge {
+                    continue;
+                }
+                weakest = weakest.min(links[link].confidence);
+                if seen.insert(next) {
+                    stack.push(next);
+                }
+            }
+        }
+        confidence < weakest
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(a: usize, b: usize, confidence: f32) -> Link {
+        Link {
+            a,
+            b,
+            confidence,
+            kinds: vec![MATCH_KIND],
+            rank: 0,
+            manual: false,
+        }
+    }
+
+    fn held_links(count: usize, links: &[Link]) -> Vec<Vec<usize>> {
+        weak_points(count, links)
+            .into_iter()
+            .map(|cuts| {
+                let mut held: Vec<usize> = cuts.into_iter().flat_map(|cut| cut.links).collect();
+                held.sort_unstable();
+                held.dedup();
+                held
+            })
+            .collect()
+    }
+
+    #[test]
+    fn weak_link_between_pairs_is_bridge() {
+        // 0-1 and 2-3 are tight pairs; 1-2 is a weak link between them.
+        let links = [link(0, 1, 0.9), link(2, 3, 0.9), link(1, 2, 0.6)];
+        assert_eq!(held_links(4, &links), vec![vec![2]]);
+    }
+
+    #[test]
+    fn strong_link_between_pairs_is_no_bridge() {
+        let links = [link(0, 1, 0.9), link(2, 3, 0.9), link(1, 2, 0.95)];
+        assert!(weak_points(4, &links).is_empty());
+    }
+
+    #[test]
+    fn link_to_single_record_is_no_bridge() {
+        let links = [link(0, 1, 0.9), link(1, 2, 0.6)];
+        assert!(weak_points(3, &links).is_empty());
+    }
+
+    #[test]
+    fn record_matching_two_groups_equally_is_held() {
+        // Groups 0-1 and 3-4; record 2 matches 1 and 3 equally.
+        let links = [
+            link(0, 1, 0.9),
+            link(3, 4, 0.9),
+            link(1, 2, 0.7),
+            link(2, 3, 0.7),
+        ];
+        assert_eq!(held_links(5, &links), vec![vec![2, 3]]);
+    }
+
+    #[test]
+    fn record_stays_with_better_group() {
+        let links = [
+            link(0, 1, 0.9),
+            link(3, 4, 0.9),
+            link(1, 2, 0.8),
+            link(2, 3, 0.7),
+        ];
+        assert_eq!(held_links(5, &links), vec![vec![3]]);
+    }
+
+    #[test]
+    fn cycle_has_no_bridge() {
+        let links = [
+            link(0, 1, 0.6),
+            link(1, 2, 0.6),
+            link(2, 3, 0.6),
+            link(3, 0, 0.6),
+        ];
+        assert!(weak_points(4, &links).is_empty());
+    }
+
+    #[test]
+    fn degree_discount_starts_after_typical() {
+        let config = Config::default();
+        assert_eq!(degree_factor(&config, "email", 3), 1.0);
+        assert!((degree_factor(&config, "email", 12) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn age_discount_halves_and_stops_at_half() {
+        let config = Config::default();
+        assert_eq!(age_factor(&config, 0), 1.0);
+        let one_year = (365.0 * DAY) as i64;
+        let factor = age_factor(&config, one_year);
+        assert!((factor - 0.5f32.powf(0.5)).abs() < 1e-3, "{factor}");
+        assert_eq!(age_factor(&config, 100 * one_year), 0.5);
+    }
+
+    #[test]
+    fn unique_kind_blocks_second_value() {
+        let config = Config::default();
+        let mut a = Values::new();
+        a.entry(("national_id".to_owned(), None))
+            .or_default()
+            .insert("111".to_owned());
+        let mut b = Values::new();
+        b.entry(("national_id".to_owned(), None))
+            .or_default()
+            .insert("222".to_owned());
+        let reason = rule_broken(&config, &a, &b).unwrap();
+        assert!(reason.contains("2 national_id values"), "{reason}");
+        assert_eq!(rule_broken(&config, &a, &a.clone()), None);
+    }
+
+    #[test]
+    fn limit_blocks_sixth_email() {
+        let config = Config::default();
+        let values = |range: std::ops::Range<u32>| {
+            let mut values = Values::new();
+            values.insert(
+                ("email".to_owned(), None),
+                range.map(|n| format!("{n}@example.com")).collect(),
+            );
+            values
+        };
+        assert_eq!(rule_broken(&config, &values(0..3), &values(3..5)), None);
+        let reason = rule_broken(&config, &values(0..3), &values(3..6)).unwrap();
+        assert!(reason.contains("max_per_entity.email = 5"), "{reason}");
+    }
+}
