@@ -23,7 +23,11 @@ pub mod store;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use model::{Conflict, Edge, Entity, EntityId, IdentifierKind, Node, NodeId, Tier};
+pub use model::{
+    AuditAction, AuditEvent, Conflict, Edge, Entity, EntityId, IdentifierKind, Node, NodeId,
+    ScoreFactors, Severity, Tier,
+};
+pub use resolve::{Hub, SplitPlan};
 pub use store::Store;
 
 /// The README's code examples, compiled and run as doctests.

@@ -283,58 +283,69 @@ impl crate::store::Store {
     }
 
     fn set_override(&mut self, a: NodeId, b: NodeId, link: bool, reason: &str) -> Result<()> {
-        if a == b {
-            return Err(crate::Error::Query(format!(
-                "cannot link or unlink node {a} with itself; name two different records"
-            )));
-        }
-        let now = crate::ingest::now();
         let mut writer = self.writer();
-        for id in [a, b] {
-            if !matches!(writer.node_ref(id)?, crate::model::Node::Record(_)) {
-                return Err(crate::Error::Query(format!(
-                    "node {id} is an identifier; link and unlink take two records"
-                )));
-            }
-        }
-        let mut added = false;
-        for (from, to) in [(a, b), (b, a)] {
-            let record = writer.record_mut(from)?;
-            record.edges.retain(|edge| {
-                !(edge.to == to && matches!(edge.evidence, Evidence::Manual { .. }))
-            });
-            let before = record.edges.len();
-            let at = record.edges.partition_point(|edge| edge.to <= to);
-            record.edges.insert(
-                at,
-                Edge {
-                    to,
-                    evidence: Evidence::Manual {
-                        link,
-                        reason: reason.to_owned(),
-                    },
-                    weight: 1.0,
-                    source: OPERATOR_SOURCE.to_owned(),
-                    first_seen: now,
-                    last_seen: now,
-                    count: 1,
-                },
-            );
-            added |= record.edges.len() > before;
-            writer.mark_pending(from);
-        }
-        if added {
-            writer.counters_mut().edges += 1;
-        }
-        let records = (a, b);
-        let reason = reason.to_owned();
-        writer.log(if link {
-            crate::model::AuditAction::Linked { records, reason }
-        } else {
-            crate::model::AuditAction::Unlinked { records, reason }
-        });
+        add_override(&mut writer, a, b, link, reason)?;
         writer.commit()?;
         self.flush()
+    }
+
+    /// Returns how entity `id` would split if an operator unlinked the two records of its
+    /// weakest link: the records of each resulting part, the part with the oldest record
+    /// first. One part means the entity holds together without that link. Nothing is stored.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`crate::Error::NotFound`] for an unknown entity, with
+    /// [`crate::Error::Query`] for an entity of one record, and on I/O errors.
+    pub fn split_preview(&mut self, id: EntityId) -> Result<SplitPlan> {
+        let mut writer = self.writer();
+        let plan = plan_split(&mut writer, id)?;
+        // Dropping the writer discards the trial unlink.
+        Ok(plan)
+    }
+
+    /// Splits entity `id` at its weakest link by unlinking that link's two records, with
+    /// `reason` in the audit log, and returns the plan that was applied.
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::store::Store::split_preview`].
+    pub fn split(&mut self, id: EntityId, reason: &str) -> Result<SplitPlan> {
+        let plan = {
+            let mut writer = self.writer();
+            plan_split(&mut writer, id)?
+        };
+        let (a, b) = plan.unlink;
+        self.unlink(a, b, reason)?;
+        Ok(plan)
+    }
+
+    /// Returns the hub identifiers: those whose degree reached their kind's hub degree, with
+    /// that degree, most shared first.
+    ///
+    /// # Errors
+    ///
+    /// Fails on I/O errors and on an undecodable page.
+    pub fn hubs(&self) -> Result<Vec<Hub>> {
+        let mut hubs = Vec::new();
+        for item in self.nodes() {
+            let (id, node) = item?;
+            if let crate::model::Node::Identifier(identifier) = node {
+                let degree = identifier.records.len();
+                let hub_degree = self.config().hub_degree(identifier.kind.as_str());
+                if degree >= u64::from(hub_degree) {
+                    hubs.push(Hub {
+                        id,
+                        kind: identifier.kind,
+                        value: identifier.value,
+                        degree,
+                        hub_degree,
+                    });
+                }
+            }
+        }
+        hubs.sort_by(|x, y| y.degree.cmp(&x.degree).then(x.id.cmp(&y.id)));
+        Ok(hubs)
     }
 
     /// Returns the audit log, oldest event first.
@@ -345,4 +356,129 @@ impl crate::store::Store {
     pub fn audit_log(&self) -> Result<Vec<crate::model::AuditEvent>> {
         self.audit_pages()
     }
+}
+
+/// An identifier shared by so many records that it links none of them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Hub {
+    /// The identifier's node id.
+    pub id: NodeId,
+    /// Its kind.
+    pub kind: IdentifierKind,
+    /// Its normalized value.
+    pub value: String,
+    /// Number of records that carry it.
+    pub degree: u64,
+    /// The degree at which its kind's identifiers become hubs.
+    pub hub_degree: u32,
+}
+
+/// How an entity would split at its weakest link.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SplitPlan {
+    /// The entity.
+    pub entity: EntityId,
+    /// The two records whose link is the weakest, which the split unlinks.
+    pub unlink: (NodeId, NodeId),
+    /// The link's confidence.
+    pub confidence: f32,
+    /// The records of each part after the split, the part with the oldest record first.
+    pub parts: Vec<Vec<NodeId>>,
+}
+
+/// Adds a manual link or unlink between records `a` and `b` to the batch, replacing any
+/// earlier one between them, and logs it.
+pub(crate) fn add_override(
+    writer: &mut Writer<'_>,
+    a: NodeId,
+    b: NodeId,
+    link: bool,
+    reason: &str,
+) -> Result<()> {
+    if a == b {
+        return Err(crate::Error::Query(format!(
+            "cannot link or unlink node {a} with itself; name two different records"
+        )));
+    }
+    let now = crate::ingest::now();
+    for id in [a, b] {
+        if !matches!(writer.node_ref(id)?, crate::model::Node::Record(_)) {
+            return Err(crate::Error::Query(format!(
+                "node {id} is an identifier; link and unlink take two records"
+            )));
+        }
+    }
+    let mut added = false;
+    for (from, to) in [(a, b), (b, a)] {
+        let record = writer.record_mut(from)?;
+        let before = record.edges.len();
+        record
+            .edges
+            .retain(|edge| !(edge.to == to && matches!(edge.evidence, Evidence::Manual { .. })));
+        added |= record.edges.len() == before;
+        let at = record.edges.partition_point(|edge| edge.to <= to);
+        record.edges.insert(
+            at,
+            Edge {
+                to,
+                evidence: Evidence::Manual {
+                    link,
+                    reason: reason.to_owned(),
+                },
+                weight: 1.0,
+                source: OPERATOR_SOURCE.to_owned(),
+                first_seen: now,
+                last_seen: now,
+                count: 1,
+            },
+        );
+        writer.mark_pending(from);
+    }
+    if added {
+        writer.counters_mut().edges += 1;
+    }
+    let records = (a, b);
+    let reason = reason.to_owned();
+    writer.log(if link {
+        crate::model::AuditAction::Linked { records, reason }
+    } else {
+        crate::model::AuditAction::Unlinked { records, reason }
+    });
+    Ok(())
+}
+
+/// Unlinks the weakest link of entity `id` inside `writer`, resolves, and reads the parts.
+/// The caller drops the writer to discard the trial.
+fn plan_split(writer: &mut Writer<'_>, id: EntityId) -> Result<SplitPlan> {
+    let entity = writer
+        .entity(id)?
+        .ok_or_else(|| crate::Error::NotFound(format!("entity {id}")))?;
+    let Some((a, b)) = entity.factors.weakest_pair else {
+        return Err(crate::Error::Query(format!(
+            "entity {id} has a single record, so there is nothing to split"
+        )));
+    };
+    let mut records = Vec::new();
+    for member in &entity.members {
+        if matches!(writer.node_ref(member)?, crate::model::Node::Record(_)) {
+            records.push(member);
+        }
+    }
+    add_override(writer, a, b, false, "split preview")?;
+    partition::resolve_pending(writer)?;
+    let mut parts: BTreeMap<EntityId, Vec<NodeId>> = BTreeMap::new();
+    for record in records {
+        let crate::model::Node::Record(found) = writer.node_ref(record)? else {
+            continue;
+        };
+        parts.entry(found.entity).or_default().push(record);
+    }
+    let mut parts: Vec<Vec<NodeId>> = parts.into_values().collect();
+    parts.sort_by_key(|part| part[0]);
+    Ok(SplitPlan {
+        entity: id,
+        unlink: (a, b),
+        confidence: entity.factors.weakest_link,
+        parts,
+    })
 }
