@@ -95,6 +95,9 @@ pub struct RecordNode {
     pub timestamp: Option<Timestamp>,
     /// The entity the record belongs to. Every record belongs to exactly one entity.
     pub entity: EntityId,
+    /// The first entity the record belonged to. A record split off an entity takes this id
+    /// back when no other entity holds it, so a merge undone gives the ids from before it.
+    pub first_entity: EntityId,
     /// Evidence edges the record takes part in, sorted by the other node's id.
     pub edges: Vec<Edge>,
 }
@@ -285,7 +288,8 @@ pub enum Conflict {
         /// The distinct values, sorted.
         values: Vec<String>,
     },
-    /// A record of the entity carries a hub identifier, which linked nothing.
+    /// A record of the entity carries a hub identifier, which links nothing, or a role
+    /// mailbox that other records carry too.
     Hub {
         /// The hub's kind.
         kind: IdentifierKind,
@@ -293,6 +297,16 @@ pub enum Conflict {
         value: String,
         /// Number of records that carry it.
         degree: u64,
+    },
+    /// An identifier that links records of this entity also links records of other
+    /// entities, which rules or bridges kept apart: a shared device or family phone.
+    SharedIdentifier {
+        /// The identifier's kind.
+        kind: IdentifierKind,
+        /// Its value.
+        value: String,
+        /// Number of entities its records are in.
+        entities: usize,
     },
     /// A link from a record of this entity to a record of another entity was held back,
     /// because it would have broken a rule or was the only weak link between two groups.
@@ -314,7 +328,9 @@ impl Conflict {
         match self {
             Conflict::UniqueKindViolated { .. } => Severity::High,
             Conflict::OverLimit { .. } | Conflict::HeldBack { .. } => Severity::Medium,
-            Conflict::AttributeDisagreement { .. } | Conflict::Hub { .. } => Severity::Low,
+            Conflict::AttributeDisagreement { .. }
+            | Conflict::Hub { .. }
+            | Conflict::SharedIdentifier { .. } => Severity::Low,
         }
     }
 
@@ -325,7 +341,7 @@ impl Conflict {
             Conflict::UniqueKindViolated { .. } => "unique",
             Conflict::OverLimit { .. } => "over_limit",
             Conflict::AttributeDisagreement { .. } => "attribute",
-            Conflict::Hub { .. } => "hub",
+            Conflict::Hub { .. } | Conflict::SharedIdentifier { .. } => "hub",
             Conflict::HeldBack { .. } => "bridge",
         }
     }
@@ -335,7 +351,8 @@ impl Conflict {
         match self {
             Conflict::UniqueKindViolated { kind, .. }
             | Conflict::OverLimit { kind, .. }
-            | Conflict::Hub { kind, .. } => Some(kind),
+            | Conflict::Hub { kind, .. }
+            | Conflict::SharedIdentifier { kind, .. } => Some(kind),
             Conflict::AttributeDisagreement { .. } | Conflict::HeldBack { .. } => None,
         }
     }
@@ -365,7 +382,19 @@ impl fmt::Display for Conflict {
                 kind,
                 value,
                 degree,
-            } => write!(f, "hub {kind} {value} on {degree} records links nothing"),
+            } => write!(
+                f,
+                "{kind} {value} is shared by {degree} records and links none of them on its own"
+            ),
+            Conflict::SharedIdentifier {
+                kind,
+                value,
+                entities,
+            } => write!(
+                f,
+                "{kind} {value} is shared with {} other entities",
+                entities - 1
+            ),
             Conflict::HeldBack {
                 record,
                 other,

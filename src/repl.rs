@@ -22,6 +22,18 @@ Statements (end with ; to put several on one line):
   conflicts [kind national_id] [limit 20]
                                       entities with conflicts
   stats                               store statistics
+  entities [tier low] [conflict hub] [size at least 2] [by score|size] [limit 20]
+                                      entities, lowest score or most records first
+  why entity 42 | why entity of email ann@example.com
+                                      the parts of an entity's score and what set its tier
+  bridges [limit 20]                  links held back between two entities
+  hubs [kind device_id] [limit 20]    identifiers shared by too many records to link them
+  audit [entity 42] [limit 20]        audit log events, newest first
+  link record crm C-1 and record web s-9 because \"same passport\"
+  unlink record crm C-1 and record crm C-2 because \"twins\"
+                                      keep two records together or apart
+  split entity 42 [apply because \"two people\"]
+                                      preview or apply a split at the weakest link
 Meta-commands:
   .help                               this text
   .mode table | .mode json            output format
@@ -39,17 +51,48 @@ pub enum Reply {
     Quit,
 }
 
+/// The access a session has to its store.
+pub enum StoreAccess<'a> {
+    /// Read access: statements that change the store fail (see
+    /// [`Statement::needs_write`](crate::query::Statement::needs_write)).
+    Read(&'a Store),
+    /// Read and write access: every statement runs.
+    Write(&'a mut Store),
+}
+
+impl StoreAccess<'_> {
+    fn store(&self) -> &Store {
+        match self {
+            StoreAccess::Read(store) => store,
+            StoreAccess::Write(store) => store,
+        }
+    }
+}
+
+impl<'a> From<&'a Store> for StoreAccess<'a> {
+    fn from(store: &'a Store) -> Self {
+        StoreAccess::Read(store)
+    }
+}
+
+impl<'a> From<&'a mut Store> for StoreAccess<'a> {
+    fn from(store: &'a mut Store) -> Self {
+        StoreAccess::Write(store)
+    }
+}
+
 /// A shell session on one store.
 pub struct Session<'a> {
-    store: &'a Store,
+    store: StoreAccess<'a>,
     mode: OutputMode,
 }
 
 impl<'a> Session<'a> {
-    /// Starts a session that prints tables.
-    pub fn new(store: &'a Store) -> Session<'a> {
+    /// Starts a session that prints tables. Given `&Store`, the session only reads, and
+    /// `link`, `unlink` and `split` fail. Given `&mut Store`, it runs every statement.
+    pub fn new(store: impl Into<StoreAccess<'a>>) -> Session<'a> {
         Session {
-            store,
+            store: store.into(),
             mode: OutputMode::Table,
         }
     }
@@ -75,7 +118,11 @@ impl<'a> Session<'a> {
         };
         let mut text = String::new();
         for statement in &statements {
-            match query::execute(self.store, statement) {
+            let result = match &mut self.store {
+                StoreAccess::Read(store) => query::execute(store, statement),
+                StoreAccess::Write(store) => query::execute_mut(store, statement),
+            };
+            match result {
                 Ok(output) => text.push_str(&query::render(&output, self.mode)),
                 Err(error) => return Reply::Error(format!("{text}error: {error}")),
             }
@@ -112,12 +159,13 @@ pub fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".idgraph_history"))
 }
 
-/// Runs the interactive shell until `.quit` or end of input.
+/// Runs the interactive shell until `.quit` or end of input. As with [`Session::new`], a
+/// `&Store` gives a shell that only reads, and a `&mut Store` one that runs every statement.
 ///
 /// # Errors
 ///
 /// Fails when the terminal cannot be read.
-pub fn run(store: &Store) -> Result<(), rustyline::error::ReadlineError> {
+pub fn run<'a>(store: impl Into<StoreAccess<'a>>) -> Result<(), rustyline::error::ReadlineError> {
     use rustyline::error::ReadlineError;
 
     let mut editor = rustyline::DefaultEditor::new()?;
@@ -129,7 +177,7 @@ pub fn run(store: &Store) -> Result<(), rustyline::error::ReadlineError> {
     let mut session = Session::new(store);
     println!(
         "idgraph shell on {}; type .help for help",
-        store.path().display()
+        session.store.store().path().display()
     );
     loop {
         match editor.readline("idgraph> ") {
@@ -207,6 +255,31 @@ mod tests {
         };
         assert_eq!(json.lines().count(), 2, "one JSON document per statement");
         assert!(json.contains("\"records\":1"), "{json}");
+    }
+
+    #[test]
+    fn read_session_rejects_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store(dir.path());
+        store
+            .upsert([RecordInput::new("crm", "2").identifier("email", "bo@example.com")])
+            .unwrap();
+        let link = "link record crm 1 and record crm 2 because same";
+        let mut session = Session::new(&store);
+        let Reply::Error(message) = session.handle(link) else {
+            panic!("a read session must reject link");
+        };
+        assert!(message.contains("needs write access"), "{message}");
+
+        let mut session = Session::new(&mut store);
+        let Reply::Print(table) = session.handle(link) else {
+            panic!("a write session must run link");
+        };
+        assert!(table.starts_with("linked (2 rows)"), "{table}");
+        let Reply::Print(audit) = session.handle("audit") else {
+            panic!("audit must succeed");
+        };
+        assert!(audit.contains("operator linked"), "{audit}");
     }
 
     #[test]

@@ -604,3 +604,47 @@ fn match_config_needs_match() {
         .failure()
         .stderr(predicate::str::contains("--match"));
 }
+
+#[test]
+fn ingest_refuses_foreign_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("papers");
+    std::fs::create_dir(&folder).unwrap();
+    let precious = write(&folder, "db", "not a database");
+    let input = write(dir.path(), "in.csv", "id,email\n1,ann@x.example\n");
+    idgraph()
+        .args(["ingest", folder.to_str().unwrap(), input.to_str().unwrap()])
+        .args(["--key", "id", "--id", "email=email"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("holds other files and no store"));
+    assert_eq!(std::fs::read_to_string(precious).unwrap(), "not a database");
+}
+
+#[test]
+fn match_on_few_records_trains_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "people.csv",
+        "rec_id,given_name,surname,suburb\n1,ann,lee,leeds\n2,ann,lee,york\n",
+    );
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    idgraph()
+        .args(["ingest", store, input.to_str().unwrap(), "--key", "rec_id"])
+        .assert()
+        .success();
+    idgraph()
+        .args(["match", store, "--no-progress"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("too few to train a model"));
+    // No model was saved, so explain still asks for a match run.
+    idgraph()
+        .args(["query", store])
+        .arg("explain record people 1 and record people 2")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("run `idgraph match STORE`"));
+}

@@ -224,7 +224,8 @@ fn parse_statement_takes_one_statement() {
     assert_eq!(
         error.to_string(),
         "line 1, column 1: expected a statement: `find`, `entity`, `path`, `explain`, \
-         `conflicts` or `stats`, found end of input"
+         `conflicts`, `stats`, `entities`, `why`, `bridges`, `hubs`, `audit`, `link`, \
+         `unlink` or `split`, found end of input"
     );
 
     assert_eq!(parse_statement(" stats ; -- done"), Ok(Statement::Stats));

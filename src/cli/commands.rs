@@ -255,19 +255,19 @@ fn run_matcher(
 }
 
 pub fn query(path: &Path, statement: &str, mode: OutputMode) -> Result<()> {
-    let store = open_existing(path)?;
+    let mut store = open_existing(path)?;
     let statements = query::parse_script(statement)
         .map_err(|error| anyhow::anyhow!("{}", error.render(statement)))?;
     let mut stdout = std::io::stdout().lock();
     for statement in &statements {
-        let output = query::execute(&store, statement)?;
+        let output = query::execute_mut(&mut store, statement)?;
         stdout.write_all(query::render(&output, mode).as_bytes())?;
     }
     Ok(())
 }
 
 pub fn run_script(path: &Path, file: &Path, mode: OutputMode) -> Result<()> {
-    let store = open_existing(path)?;
+    let mut store = open_existing(path)?;
     let mut script = String::new();
     if file == Path::new("-") {
         std::io::stdin().lock().read_to_string(&mut script)?;
@@ -279,7 +279,7 @@ pub fn run_script(path: &Path, file: &Path, mode: OutputMode) -> Result<()> {
         .map_err(|error| anyhow::anyhow!("{}: {}", file.display(), error.render(&script)))?;
     let mut stdout = std::io::stdout().lock();
     for (index, statement) in statements.iter().enumerate() {
-        let output = query::execute(&store, statement)
+        let output = query::execute_mut(&mut store, statement)
             .with_context(|| format!("statement {} (`{statement}`) failed", index + 1))?;
         stdout.write_all(query::render(&output, mode).as_bytes())?;
     }
@@ -287,14 +287,14 @@ pub fn run_script(path: &Path, file: &Path, mode: OutputMode) -> Result<()> {
 }
 
 pub fn repl(path: &Path) -> Result<()> {
-    let store = open_existing(path)?;
+    let mut store = open_existing(path)?;
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
-        idgraph::repl::run(&store)?;
+        idgraph::repl::run(&mut store)?;
         return Ok(());
     }
     // Piped input: run each line as the shell would, without line editing.
-    let mut session = idgraph::repl::Session::new(&store);
+    let mut session = idgraph::repl::Session::new(&mut store);
     let mut failed = false;
     for line in std::io::stdin().lock().lines() {
         let line = line?;

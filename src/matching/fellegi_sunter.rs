@@ -29,8 +29,11 @@ pub struct Parameters {
 
 impl Parameters {
     /// Returns the match weight (log2 Bayes factor) of `level` in comparison `c`.
+    ///
+    /// Both probabilities are floored at 1e-6, so that a level never seen in training gives
+    /// a large but finite weight rather than an infinite one.
     pub fn level_weight(&self, c: usize, level: usize) -> f64 {
-        (self.m[c][level] / self.u[c][level]).log2()
+        (self.m[c][level].max(1e-6) / self.u[c][level].max(1e-6)).log2()
     }
 
     /// Returns the prior weight, log2 of the prior odds.

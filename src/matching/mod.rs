@@ -241,6 +241,10 @@ pub struct MatchReport {
     pub scored_pairs: usize,
 }
 
+/// Fewest candidate pairs that expectation-maximisation trains on. With fewer, the
+/// estimates rest on a handful of pairs and a saved model would mislead later runs.
+const MIN_TRAINING_PAIRS: usize = 20;
+
 /// Column values of one record, lowercased, `None` when missing.
 type Values = Vec<Option<String>>;
 
@@ -399,6 +403,14 @@ pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> R
             (model, pairs, patterns)
         }
         None => {
+            if pairs.len() < MIN_TRAINING_PAIRS {
+                return Err(Error::Query(format!(
+                    "only {} candidate pairs among {count} records, too few to train a model \
+                     (at least {MIN_TRAINING_PAIRS}); ingest more records or add blocking rules, \
+                     then run match again",
+                    pairs.len()
+                )));
+            }
             report.trained = true;
             let (model, patterns) = train_model(config, &prepared, &candidates, &mut report);
             (model, pairs.clone(), patterns)
@@ -455,6 +467,10 @@ pub fn run(store: &mut Store, config: &MatchConfig, options: &MatchOptions) -> R
             }
         })
         .collect();
+    if report.trained {
+        // A new model replaces the links of the old one rather than adding to them.
+        crate::resolve::remove_match_edges(&mut writer)?;
+    }
     crate::resolve::add_match_edges(&mut writer, links, crate::ingest::now())?;
     tracing::debug!(elapsed = ?started.elapsed(), "scored and linked");
     progress.step("writing");
@@ -690,7 +706,7 @@ impl TrainedModel {
         if comparison.term_frequency && level == comparison.method.levels() - 1 {
             if let Some(share) = value.and_then(|v| self.term_frequencies[c].get(v)) {
                 // The chance that two random records share this value is about its share.
-                return (self.parameters.m[c][level] / share.max(1e-6)).log2();
+                return (self.parameters.m[c][level].max(1e-6) / share.max(1e-6)).log2();
             }
         }
         self.parameters.level_weight(c, level)

@@ -1,13 +1,15 @@
 //! Evaluation of parsed statements against a [`Store`], producing a [`QueryOutput`].
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
+use roaring::RoaringBitmap;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::model::{Entity, EntityId, IdentifierKind, Node, NodeId, Tier};
-use crate::query::ast::{EntityRef, NodeRef, Statement};
+use crate::model::{AuditAction, Conflict, Entity, EntityId, IdentifierKind, Node, NodeId, Tier};
+use crate::query::ast::{EntityOrder, EntityRef, NodeRef, Statement};
+use crate::resolve::SplitPlan;
 use crate::store::Store;
 
 /// Maximum number of nodes a path search visits before it gives up.
@@ -50,24 +52,86 @@ pub struct QueryOutput {
     pub json: Value,
 }
 
-/// Runs one statement.
+/// Runs one statement that only reads the store.
 ///
 /// # Errors
 ///
-/// Returns [`Error::NotFound`] when a named node or entity does not exist, and store errors.
+/// Returns [`Error::Query`] for a statement that needs write access (see
+/// [`Statement::needs_write`]), which [`execute_mut`] runs. Otherwise returns
+/// [`Error::NotFound`] when a named node or entity does not exist, and store errors.
 pub fn execute(store: &Store, statement: &Statement) -> Result<QueryOutput> {
     match statement {
         Statement::Find(node) => find(store, node),
-        Statement::Entity(EntityRef::Id(id)) => show_entity(store, *id),
-        Statement::Entity(EntityRef::Of(node)) => {
-            let id = resolve_node(store, node)?;
-            let entity = entity_of(store, id)?;
-            show_entity(store, entity)
-        }
+        Statement::Entity(entity) => show_entity(store, entity_id_of(store, entity)?),
         Statement::Path { from, to } => path(store, from, to),
         Statement::Explain { left, right } => explain(store, left, right),
         Statement::Conflicts { kind, limit } => conflicts(store, kind.as_deref(), *limit),
         Statement::Stats => stats(store),
+        Statement::Entities {
+            tier,
+            conflict,
+            min_records,
+            order,
+            limit,
+        } => {
+            let filter = EntityFilter {
+                tier: *tier,
+                conflict: conflict.as_deref(),
+                min_records: min_records.unwrap_or(0),
+            };
+            let order = order.unwrap_or(EntityOrder::Score);
+            list_entities(store, &filter, order, limit.unwrap_or(DEFAULT_LIMIT))
+        }
+        Statement::Why(entity) => why(store, entity_id_of(store, entity)?),
+        Statement::Bridges { limit } => bridges(store, limit.unwrap_or(DEFAULT_LIMIT)),
+        Statement::Hubs { kind, limit } => {
+            hubs(store, kind.as_deref(), limit.unwrap_or(DEFAULT_LIMIT))
+        }
+        Statement::Audit { entity, limit } => audit(store, *entity, limit.unwrap_or(DEFAULT_LIMIT)),
+        Statement::Link { .. } | Statement::Unlink { .. } | Statement::Split { .. } => {
+            Err(Error::Query(format!(
+                "`{statement}` needs write access to the store, which this caller opened for \
+                 reading only, so run it with `idgraph query` or `idgraph run`"
+            )))
+        }
+    }
+}
+
+/// Runs any statement, including those that change the store: `link`, `unlink` and
+/// `split ... apply` commit their change before returning.
+///
+/// # Errors
+///
+/// As [`execute`], and [`Error::Query`] when a reason is empty or the store rejects a
+/// change, such as a link of a record with itself.
+pub fn execute_mut(store: &mut Store, statement: &Statement) -> Result<QueryOutput> {
+    match statement {
+        Statement::Link {
+            left,
+            right,
+            reason,
+        } => set_override(store, left, right, true, reason),
+        Statement::Unlink {
+            left,
+            right,
+            reason,
+        } => set_override(store, left, right, false, reason),
+        Statement::Split { entity, apply } => {
+            let id = entity_id_of(store, entity)?;
+            split(store, id, apply.as_deref())
+        }
+        _ => execute(store, statement),
+    }
+}
+
+/// Returns the id of the entity a reference names. An entity given by id is not checked.
+fn entity_id_of(store: &Store, entity: &EntityRef) -> Result<EntityId> {
+    match entity {
+        EntityRef::Id(id) => Ok(*id),
+        EntityRef::Of(node) => {
+            let id = resolve_node(store, node)?;
+            entity_of(store, id)
+        }
     }
 }
 
@@ -499,14 +563,7 @@ fn conflicts(store: &Store, kind: Option<&str>, limit: Option<usize>) -> Result<
     for item in store.entities() {
         let entity = item?;
         for conflict in &entity.conflicts {
-            // `kind` names a conflict kind (such as `hub`) or an identifier kind.
-            let matches = kind.is_none_or(|kind| {
-                kind == conflict.kind_name()
-                    || conflict
-                        .identifier_kind()
-                        .is_some_and(|found| found.as_str() == kind)
-            });
-            if !matches {
+            if !kind.is_none_or(|kind| conflict_matches(conflict, kind)) {
                 continue;
             }
             if table.rows.len() < limit {
@@ -586,4 +643,621 @@ fn stats(store: &Store) -> Result<QueryOutput> {
         tables: vec![table],
         json,
     })
+}
+
+/// Rejects a reason that is empty or only white space, which the parser also rejects, for
+/// statements built without it.
+fn check_reason(reason: &str) -> Result<()> {
+    if reason.trim().is_empty() {
+        return Err(Error::Query(
+            "link, unlink and split need a reason after `because` that is not empty, such \
+             as `because \"same passport number\"`"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Links or unlinks two records by hand and shows the entity of each afterwards.
+fn set_override(
+    store: &mut Store,
+    left: &NodeRef,
+    right: &NodeRef,
+    link: bool,
+    reason: &str,
+) -> Result<QueryOutput> {
+    check_reason(reason)?;
+    let a = resolve_node(store, left)?;
+    let b = resolve_node(store, right)?;
+    if link {
+        store.link(a, b, reason)?;
+    } else {
+        store.unlink(a, b, reason)?;
+    }
+
+    let (title, action) = if link {
+        ("linked", "link")
+    } else {
+        ("unlinked", "unlink")
+    };
+    let mut table = Table::new(title, &["record", "entity"]);
+    let mut records_json = Vec::new();
+    for id in [a, b] {
+        let node = load(store, id)?;
+        let entity = node.entity();
+        table.push(vec![
+            describe(&node),
+            entity.map_or("none".into(), |e| e.to_string()),
+        ]);
+        records_json.push(json!({"node": id, "record": describe(&node), "entity": entity}));
+    }
+    let json = json!({"action": action, "reason": reason, "records": records_json});
+    Ok(QueryOutput {
+        tables: vec![table],
+        json,
+    })
+}
+
+/// Formats a Unix time in seconds as RFC 3339 in UTC, or as the plain number of seconds
+/// when it is outside the range that jiff supports (years -9999 to 9999).
+fn format_time(seconds: i64) -> String {
+    match jiff::Timestamp::from_second(seconds) {
+        Ok(time) => time.to_string(),
+        Err(_) => seconds.to_string(),
+    }
+}
+
+/// Returns whether an audit event is about entity `id`: it names the id, or one of its
+/// records is in `members`, the entity's members now.
+fn names_entity(action: &AuditAction, id: EntityId, members: &RoaringBitmap) -> bool {
+    match action {
+        AuditAction::Merged { into, from } => *into == id || from.contains(&id),
+        AuditAction::Split { from, into } => *from == id || into.contains(&id),
+        AuditAction::HeldBack {
+            records: (a, b), ..
+        }
+        | AuditAction::Linked {
+            records: (a, b), ..
+        }
+        | AuditAction::Unlinked {
+            records: (a, b), ..
+        } => members.contains(*a) || members.contains(*b),
+    }
+}
+
+fn audit(store: &Store, entity: Option<EntityId>, limit: usize) -> Result<QueryOutput> {
+    // An entity that no longer exists, such as one merged into another, still has the
+    // events that name its id.
+    let members = match entity {
+        Some(id) => store.entity(id)?.map(|e| e.members).unwrap_or_default(),
+        None => RoaringBitmap::new(),
+    };
+    let mut table = Table::new("audit", &["time", "event"]);
+    let mut rows_json = Vec::new();
+    for event in store.audit_log()?.into_iter().rev() {
+        if table.rows.len() >= limit {
+            break;
+        }
+        if entity.is_some_and(|id| !names_entity(&event.action, id, &members)) {
+            continue;
+        }
+        let time = format_time(event.at);
+        let text = event.action.to_string();
+        table.push(vec![time.clone(), text.clone()]);
+        rows_json.push(json!({
+            "at": event.at,
+            "time": time,
+            "event": text,
+            "action": event.action,
+        }));
+    }
+    Ok(QueryOutput {
+        tables: vec![table],
+        json: Value::Array(rows_json),
+    })
+}
+
+fn hubs(store: &Store, kind: Option<&str>, limit: usize) -> Result<QueryOutput> {
+    let mut table = Table::new("hubs", &["kind", "value", "degree", "hub degree"]);
+    let mut rows_json = Vec::new();
+    for hub in store.hubs()? {
+        if table.rows.len() >= limit {
+            break;
+        }
+        if kind.is_some_and(|kind| kind != hub.kind.as_str()) {
+            continue;
+        }
+        table.push(vec![
+            hub.kind.to_string(),
+            hub.value.clone(),
+            hub.degree.to_string(),
+            hub.hub_degree.to_string(),
+        ]);
+        rows_json.push(json!({
+            "node": hub.id,
+            "kind": hub.kind.as_str(),
+            "value": hub.value,
+            "degree": hub.degree,
+            "hub_degree": hub.hub_degree,
+        }));
+    }
+    Ok(QueryOutput {
+        tables: vec![table],
+        json: Value::Array(rows_json),
+    })
+}
+
+/// Lists the held-back links of all entities. A held link is a conflict of the entities on
+/// both of its sides, so each pair of records is listed once, under the lower entity id.
+fn bridges(store: &Store, limit: usize) -> Result<QueryOutput> {
+    let mut table = Table::new(
+        "bridges",
+        &[
+            "entity",
+            "record",
+            "other record",
+            "other entity",
+            "confidence",
+            "reason",
+        ],
+    );
+    let mut rows_json = Vec::new();
+    let mut listed: HashSet<(NodeId, NodeId)> = HashSet::new();
+    'entities: for item in store.entities() {
+        let entity = item?;
+        for conflict in &entity.conflicts {
+            let Conflict::HeldBack {
+                record,
+                other,
+                confidence,
+                reason,
+            } = conflict
+            else {
+                continue;
+            };
+            if !listed.insert(((*record).min(*other), (*record).max(*other))) {
+                continue;
+            }
+            if table.rows.len() >= limit {
+                break 'entities;
+            }
+            let record_text = describe(&load(store, *record)?);
+            let other_node = load(store, *other)?;
+            let other_text = describe(&other_node);
+            let other_entity = other_node.entity();
+            table.push(vec![
+                entity.id.to_string(),
+                record_text.clone(),
+                other_text.clone(),
+                other_entity.map_or("none".into(), |e| e.to_string()),
+                format!("{confidence:.3}"),
+                reason.clone(),
+            ]);
+            rows_json.push(json!({
+                "entity": entity.id,
+                "record": {"node": record, "record": record_text},
+                "other": {"node": other, "record": other_text, "entity": other_entity},
+                "confidence": confidence,
+                "reason": reason,
+            }));
+        }
+    }
+    Ok(QueryOutput {
+        tables: vec![table],
+        json: Value::Array(rows_json),
+    })
+}
+
+/// The conditions of the `entities` listing.
+struct EntityFilter<'a> {
+    tier: Option<Tier>,
+    /// A conflict kind or identifier kind, as [`conflict_matches`] takes it.
+    conflict: Option<&'a str>,
+    min_records: usize,
+}
+
+impl EntityFilter<'_> {
+    fn matches(&self, entity: &Entity, records: usize) -> bool {
+        self.tier.is_none_or(|tier| tier == entity.tier)
+            && self.conflict.is_none_or(|kind| {
+                entity
+                    .conflicts
+                    .iter()
+                    .any(|conflict| conflict_matches(conflict, kind))
+            })
+            && records >= self.min_records
+    }
+}
+
+/// Returns whether `conflict` is of `kind`: a conflict kind (such as `hub`) or an
+/// identifier kind that the conflict is about.
+fn conflict_matches(conflict: &Conflict, kind: &str) -> bool {
+    kind == conflict.kind_name()
+        || conflict
+            .identifier_kind()
+            .is_some_and(|found| found.as_str() == kind)
+}
+
+/// Returns the number of records of each entity, from one pass over the records.
+fn record_counts(store: &Store) -> Result<HashMap<EntityId, usize>> {
+    let mut counts = HashMap::new();
+    for item in store.records() {
+        let (_, record) = item?;
+        *counts.entry(record.entity).or_default() += 1;
+    }
+    Ok(counts)
+}
+
+/// One row of the `entities` listing.
+struct EntityRow {
+    id: EntityId,
+    records: usize,
+    score: f32,
+    tier: Tier,
+    conflicts: usize,
+}
+
+fn list_entities(
+    store: &Store,
+    filter: &EntityFilter<'_>,
+    order: EntityOrder,
+    limit: usize,
+) -> Result<QueryOutput> {
+    let counts = record_counts(store)?;
+    let mut rows = Vec::new();
+    for item in store.entities() {
+        let entity = item?;
+        let records = counts.get(&entity.id).copied().unwrap_or(0);
+        if filter.matches(&entity, records) {
+            rows.push(EntityRow {
+                id: entity.id,
+                records,
+                score: entity.score,
+                tier: entity.tier,
+                conflicts: entity.conflicts.len(),
+            });
+        }
+    }
+    match order {
+        EntityOrder::Score => {
+            rows.sort_by(|a, b| a.score.total_cmp(&b.score).then(a.id.cmp(&b.id)));
+        }
+        EntityOrder::Size => rows.sort_by(|a, b| b.records.cmp(&a.records).then(a.id.cmp(&b.id))),
+    }
+    rows.truncate(limit);
+
+    let mut table = Table::new(
+        "entities",
+        &["entity", "records", "score", "tier", "conflicts"],
+    );
+    let mut rows_json = Vec::new();
+    for row in &rows {
+        table.push(vec![
+            row.id.to_string(),
+            row.records.to_string(),
+            format!("{:.3}", row.score),
+            row.tier.to_string(),
+            row.conflicts.to_string(),
+        ]);
+        rows_json.push(json!({
+            "id": row.id,
+            "records": row.records,
+            "score": row.score,
+            "tier": row.tier.to_string(),
+            "conflicts": row.conflicts,
+        }));
+    }
+    Ok(QueryOutput {
+        tables: vec![table],
+        json: Value::Array(rows_json),
+    })
+}
+
+/// Shows the parts of an entity's score and the rule that set its tier.
+fn why(store: &Store, id: EntityId) -> Result<QueryOutput> {
+    let entity = load_entity(store, id)?;
+    let factors = &entity.factors;
+    let records = count_records(store, &entity);
+
+    let weakest_records = match factors.weakest_pair {
+        Some((a, b)) => Some((describe(&load(store, a)?), describe(&load(store, b)?))),
+        None => None,
+    };
+    let weakest_detail = match (&weakest_records, records) {
+        (Some((a, b)), _) => format!("{a} and {b}"),
+        (None, 0 | 1) => "one record, so no link is needed".to_owned(),
+        (None, _) => "the links do not connect all records".to_owned(),
+    };
+    let kinds = if factors.kinds.is_empty() {
+        "none".to_owned()
+    } else {
+        factors.kinds.join(", ")
+    };
+    let support_detail = if records < 2 {
+        "one record"
+    } else if factors.kinds.len() >= 2 {
+        "two kinds of evidence or more"
+    } else {
+        "one kind of evidence"
+    };
+    let conflicts_detail = match entity.conflicts.len() {
+        0 => "no conflicts".to_owned(),
+        1 => "the severity factor of the one conflict".to_owned(),
+        count => format!("product of the severity factors of {count} conflicts"),
+    };
+    let mut parts = Table::new("score", &["factor", "value", "detail"]);
+    let rows = [
+        (
+            "weakest link",
+            format!("{:.3}", factors.weakest_link),
+            weakest_detail,
+        ),
+        (
+            "evidence kinds",
+            kinds,
+            "kinds of evidence among the links".to_owned(),
+        ),
+        (
+            "support",
+            format!("{:.3}", factors.support),
+            support_detail.to_owned(),
+        ),
+        (
+            "freshness",
+            format!("{:.3}", factors.freshness),
+            "lowest age factor of the evidence, already in the link confidences".to_owned(),
+        ),
+        (
+            "conflicts",
+            format!("{:.3}", factors.conflicts),
+            conflicts_detail,
+        ),
+        (
+            "score",
+            format!("{:.3}", entity.score),
+            "weakest link × support × conflicts".to_owned(),
+        ),
+    ];
+    for (name, value, detail) in rows {
+        parts.push(vec![name.to_owned(), value, detail]);
+    }
+
+    let mut conflicts = Table::new("conflicts", &["severity", "kind", "factor", "conflict"]);
+    let mut conflicts_json = Vec::new();
+    for conflict in &entity.conflicts {
+        let severity = conflict.severity();
+        conflicts.push(vec![
+            severity.to_string(),
+            conflict.kind_name().to_owned(),
+            format!("{:.2}", severity.score_factor()),
+            conflict.to_string(),
+        ]);
+        conflicts_json.push(json!({
+            "severity": severity.to_string(),
+            "kind": conflict.kind_name(),
+            "factor": severity.score_factor(),
+            "conflict": conflict.to_string(),
+        }));
+    }
+
+    let (set_by, explanation) = tier_explanation(store, &entity);
+    let cutoffs = store.config().tiers;
+    let mut tier = Table::new("tier", &["tier", "high from", "medium from", "set by"]);
+    tier.push(vec![
+        entity.tier.to_string(),
+        cutoffs.high.to_string(),
+        cutoffs.medium.to_string(),
+        explanation.clone(),
+    ]);
+
+    let json = json!({
+        "entity": entity.id,
+        "score": entity.score,
+        "tier": entity.tier.to_string(),
+        "records": records,
+        "factors": factors,
+        "weakest_records": weakest_records.map(|(a, b)| vec![a, b]),
+        "conflicts": conflicts_json,
+        "cutoffs": {"high": cutoffs.high, "medium": cutoffs.medium},
+        "set_by": set_by,
+        "explanation": explanation,
+    });
+    Ok(QueryOutput {
+        tables: vec![parts, conflicts, tier],
+        json,
+    })
+}
+
+/// Returns what set an entity's tier, `cutoff` or `conflict`, and a sentence that says how.
+fn tier_explanation(store: &Store, entity: &Entity) -> (&'static str, String) {
+    let cutoffs = store.config().tiers;
+    let score = entity.score;
+    let by_score = crate::qualify::tier_of(store.config(), score, &[]);
+    let most_severe = entity.conflicts.iter().max_by_key(|c| c.severity());
+    if let Some(conflict) = most_severe.filter(|_| entity.tier < by_score) {
+        let sentence = format!(
+            "the most severe conflict has {} severity and lowers the tier from {by_score}, \
+             which the score {score:.3} alone gives, to {}: {conflict}",
+            conflict.severity(),
+            entity.tier
+        );
+        return ("conflict", sentence);
+    }
+    let sentence = match by_score {
+        Tier::High => format!(
+            "the score {score:.3} is at or above the high cut-off {}, so the tier is high",
+            cutoffs.high
+        ),
+        Tier::Medium => format!(
+            "the score {score:.3} is at or above the medium cut-off {} and below the high \
+             cut-off {}, so the tier is medium",
+            cutoffs.medium, cutoffs.high
+        ),
+        Tier::Low => format!(
+            "the score {score:.3} is below the medium cut-off {}, so the tier is low",
+            cutoffs.medium
+        ),
+    };
+    ("cutoff", sentence)
+}
+
+/// Previews a split of entity `id` at its weakest link, or applies it when `apply` holds a
+/// reason.
+fn split(store: &mut Store, id: EntityId, apply: Option<&str>) -> Result<QueryOutput> {
+    let plan = match apply {
+        Some(reason) => {
+            check_reason(reason)?;
+            store.split(id, reason)?
+        }
+        None => store.split_preview(id)?,
+    };
+    split_output(store, &plan, apply)
+}
+
+fn split_output(store: &Store, plan: &SplitPlan, apply: Option<&str>) -> Result<QueryOutput> {
+    let (a, b) = plan.unlink;
+    let unlink = format!(
+        "{} and {}",
+        describe(&load(store, a)?),
+        describe(&load(store, b)?)
+    );
+    let mut status = if apply.is_some() {
+        "applied".to_owned()
+    } else {
+        "preview, nothing stored".to_owned()
+    };
+    if plan.parts.len() == 1 {
+        status.push_str(", and the entity holds together without this link");
+    }
+    let mut summary = Table::new(
+        "split",
+        &["entity", "unlink", "confidence", "parts", "status"],
+    );
+    summary.push(vec![
+        plan.entity.to_string(),
+        unlink.clone(),
+        format!("{:.3}", plan.confidence),
+        plan.parts.len().to_string(),
+        status.clone(),
+    ]);
+
+    // After a split is applied, each record's entity shows where its part went.
+    let columns: &[&str] = if apply.is_some() {
+        &["part", "record", "entity"]
+    } else {
+        &["part", "record"]
+    };
+    let mut parts = Table::new("parts", columns);
+    let mut parts_json = Vec::new();
+    for (index, part) in plan.parts.iter().enumerate() {
+        let mut part_json = Vec::new();
+        for &record in part {
+            let node = load(store, record)?;
+            let mut row = vec![(index + 1).to_string(), describe(&node)];
+            if apply.is_some() {
+                row.push(node.entity().map_or("none".into(), |e| e.to_string()));
+            }
+            parts.push(row);
+            part_json.push(json!({
+                "node": record,
+                "record": describe(&node),
+                "entity": apply.and(node.entity()),
+            }));
+        }
+        parts_json.push(Value::Array(part_json));
+    }
+    let json = json!({
+        "entity": plan.entity,
+        "unlink": {"records": [a, b], "described": unlink, "confidence": plan.confidence},
+        "parts": parts_json,
+        "applied": apply.is_some(),
+        "reason": apply,
+        "status": status,
+    });
+    Ok(QueryOutput {
+        tables: vec![summary, parts],
+        json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::RecordInput;
+
+    fn record(key: &str) -> NodeRef {
+        NodeRef::Record {
+            source: "crm".to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// Opens a store with two records that share nothing.
+    fn two_records(dir: &std::path::Path) -> Store {
+        let mut store = Store::open(dir).unwrap();
+        store
+            .upsert([
+                RecordInput::new("crm", "1").identifier("email", "ann@example.com"),
+                RecordInput::new("crm", "2").identifier("email", "bob@example.com"),
+            ])
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn blank_reason_is_rejected_before_linking() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = two_records(dir.path());
+        let statement = Statement::Link {
+            left: record("1"),
+            right: record("2"),
+            reason: " \t".to_owned(),
+        };
+        let error = execute_mut(&mut store, &statement).unwrap_err();
+        assert!(error.to_string().contains("need a reason"), "{error}");
+        assert!(store.audit_log().unwrap().is_empty());
+
+        let split = Statement::Split {
+            entity: EntityRef::Of(record("1")),
+            apply: Some(String::new()),
+        };
+        let error = execute_mut(&mut store, &split).unwrap_err();
+        assert!(error.to_string().contains("need a reason"), "{error}");
+    }
+
+    #[test]
+    fn execute_rejects_changing_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = two_records(dir.path());
+        let statement = Statement::Unlink {
+            left: record("1"),
+            right: record("2"),
+            reason: "twins".to_owned(),
+        };
+        let error = execute(&store, &statement).unwrap_err();
+        assert!(error.to_string().contains("write access"), "{error}");
+        assert!(store.audit_log().unwrap().is_empty());
+    }
+
+    #[test]
+    fn execute_mut_links_two_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = two_records(dir.path());
+        let statement = Statement::Link {
+            left: record("1"),
+            right: record("2"),
+            reason: "same person".to_owned(),
+        };
+        let output = execute_mut(&mut store, &statement).unwrap();
+        let rows = &output.tables[0].rows;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][1], rows[1][1], "both records in one entity");
+        assert_eq!(output.json["reason"], "same person");
+    }
+
+    #[test]
+    fn format_time_is_rfc3339_utc() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_time(i64::MAX), i64::MAX.to_string());
+    }
 }

@@ -8,21 +8,37 @@
 //!
 //! ```ebnf
 //! script = [ statement , { ";" , statement } , [ ";" ] ] ;
-//! statement = find | entity | path | explain | conflicts | stats ;
+//! statement = find | entity | path | explain | conflicts | stats
+//!           | entities | why | bridges | hubs | audit | link | unlink | split ;
 //! find = "find" , node ;
-//! entity = "entity" , ( entity id | "of" , node ) ;
+//! entity = "entity" , entity ref ;
 //! path = "path" , node , "to" , node ;
 //! explain = "explain" , record node , "and" , record node ;
 //! conflicts = "conflicts" , [ "kind" , kind name ] , [ "limit" , limit ] ;
 //! stats = "stats" ;
+//! entities = "entities" , [ "tier" , tier ] , [ "conflict" , kind name ] ,
+//!            [ "size" , "at" , "least" , record count ] , [ "by" , order ] ,
+//!            [ "limit" , limit ] ;
+//! why = "why" , "entity" , entity ref ;
+//! bridges = "bridges" , [ "limit" , limit ] ;
+//! hubs = "hubs" , [ "kind" , kind name ] , [ "limit" , limit ] ;
+//! audit = "audit" , [ "entity" , entity id ] , [ "limit" , limit ] ;
+//! link = "link" , record node , "and" , record node , "because" , reason ;
+//! unlink = "unlink" , record node , "and" , record node , "because" , reason ;
+//! split = "split" , "entity" , entity ref , [ "apply" , "because" , reason ] ;
 //!
 //! node = record node | identifier node ;
 //! record node = "record" , source , key ;
 //! source = value ;
 //! key = value ;
 //! identifier node = kind name - "record" , value ;
+//! entity ref = entity id | "of" , node ;
 //! entity id = number ;
 //! limit = number ;
+//! record count = number ;
+//! tier = "high" | "medium" | "low" ;
+//! order = "score" | "size" ;
+//! reason = value ;
 //!
 //! kind name = name character , { name character } ;
 //! name character = ascii letter | digit | "_" ;
@@ -57,8 +73,10 @@
 //! - Keywords, kind names, numbers and bare words are read as the longest run of word
 //!   characters. `findx` is one token and no keyword, `42abc` is no number, and `a--b` is
 //!   one bare word with no comment in it.
-//! - An entity id is at most 4294967295 (`u32::MAX`) and a limit at most `usize::MAX`. A
-//!   larger number is a parse error that shows the number.
+//! - An entity id is at most 4294967295 (`u32::MAX`), and a limit and a record count at
+//!   most `usize::MAX`. A larger number is a parse error that shows the number.
+//! - A reason that is empty or only white space is a parse error: `link`, `unlink` and
+//!   `split ... apply` keep the reason in the audit log, so each needs one.
 //! - A kind name is at most [`MAX_KIND_NAME_LEN`] characters, the limit that
 //!   [`IdentifierKind::new`](crate::model::IdentifierKind::new) enforces, and it is
 //!   lowercased.
@@ -91,7 +109,8 @@ use nom::multi::many0_count;
 use nom::sequence::preceded;
 use nom::{Err as NomErr, IResult, Parser};
 
-use super::ast::{EntityRef, NodeRef, Statement};
+use super::ast::{EntityOrder, EntityRef, NodeRef, Statement};
+use crate::model::Tier;
 
 /// Maximum length of a kind name, in characters (which are all ASCII).
 pub const MAX_KIND_NAME_LEN: usize = 64;
@@ -102,8 +121,8 @@ pub const MAX_FOUND_CHARS: usize = 40;
 /// [`ParseError::found`] when the input ended where a token was expected.
 const END_OF_INPUT: &str = "end of input";
 
-const EXPECTED_STATEMENT: &str =
-    "a statement: `find`, `entity`, `path`, `explain`, `conflicts` or `stats`";
+const EXPECTED_STATEMENT: &str = "a statement: `find`, `entity`, `path`, `explain`, `conflicts`, \
+     `stats`, `entities`, `why`, `bridges`, `hubs`, `audit`, `link`, `unlink` or `split`";
 const EXPECTED_STATEMENT_END: &str = "`;` or end of input";
 const EXPECTED_END: &str = "end of input";
 const EXPECTED_NODE: &str = "a node: `record SOURCE KEY` or `KIND VALUE`";
@@ -115,6 +134,17 @@ const EXPECTED_AND: &str = "`and`";
 const EXPECTED_RECORD: &str = "a record: `record SOURCE KEY`";
 const EXPECTED_KIND_NAME: &str = "a kind name: ASCII letters, digits and `_`";
 const EXPECTED_LIMIT: &str = "a limit: a whole number";
+const EXPECTED_ENTITY_KEYWORD: &str = "`entity`";
+const EXPECTED_ENTITY_ID: &str = "an entity id: a whole number";
+const EXPECTED_BECAUSE: &str = "`because` and a reason";
+const EXPECTED_REASON: &str = "a reason: a quoted string or a bare word";
+const EXPECTED_NON_EMPTY_REASON: &str =
+    "a reason that is not empty or only white space, such as \"same passport number\"";
+const EXPECTED_TIER: &str = "a tier: `high`, `medium` or `low`";
+const EXPECTED_AT: &str = "`at`";
+const EXPECTED_LEAST: &str = "`least`";
+const EXPECTED_RECORD_COUNT: &str = "a record count: a whole number";
+const EXPECTED_ORDER: &str = "an order: `score` or `size`";
 const EXPECTED_ESCAPE: &str = r#"an escape sequence: `\\`, `\'`, `\"`, `\n` or `\t`"#;
 
 /// A syntax error in a query, with the position of the offending token.
@@ -398,13 +428,14 @@ fn statement_end(input: &str) -> PResult<'_, bool> {
     alt((char(';').map(|_| true), eof.map(|_| false))).parse(input)
 }
 
-/// statement = find | entity | path | explain | conflicts | stats ;
+/// statement = find | entity | path | explain | conflicts | stats
+///           | entities | why | bridges | hubs | audit | link | unlink | split ;
 fn statement(input: &str) -> PResult<'_, Statement> {
-    token(
-        EXPECTED_STATEMENT,
-        alt((find, entity, path, explain, conflicts, stats)),
-    )
-    .parse(input)
+    let reading = alt((
+        find, entity, path, explain, conflicts, stats, entities, why, bridges, hubs, audit,
+    ));
+    let writing = alt((link, unlink, split));
+    token(EXPECTED_STATEMENT, alt((reading, writing))).parse(input)
 }
 
 /// find = "find" , node ;
@@ -414,11 +445,9 @@ fn find(input: &str) -> PResult<'_, Statement> {
         .parse(input)
 }
 
-/// entity = "entity" , ( entity id | "of" , node ) ;
+/// entity = "entity" , entity ref ;
 fn entity(input: &str) -> PResult<'_, Statement> {
-    let of_node = preceded(keyword("of"), cut(node)).map(EntityRef::Of);
-    let argument = alt((of_node, entity_id.map(EntityRef::Id)));
-    preceded(keyword("entity"), cut(token(EXPECTED_ENTITY, argument)))
+    preceded(keyword("entity"), cut(token(EXPECTED_ENTITY, entity_ref)))
         .map(Statement::Entity)
         .parse(input)
 }
@@ -467,6 +496,165 @@ fn stats(input: &str) -> PResult<'_, Statement> {
     keyword("stats").map(|_| Statement::Stats).parse(input)
 }
 
+/// entities = "entities" , [ "tier" , tier ] , [ "conflict" , kind name ] ,
+///            [ "size" , "at" , "least" , record count ] , [ "by" , order ] ,
+///            [ "limit" , limit ] ;
+fn entities(input: &str) -> PResult<'_, Statement> {
+    let (rest, _) = keyword("entities").parse(input)?;
+    let (rest, tier) = option("tier", token(EXPECTED_TIER, tier)).parse(rest)?;
+    let conflict_kind = token(EXPECTED_KIND_NAME, kind_name);
+    let (rest, conflict) = option("conflict", conflict_kind).parse(rest)?;
+    let at_least = (
+        token(EXPECTED_AT, keyword("at")),
+        token(EXPECTED_LEAST, keyword("least")),
+        token(EXPECTED_RECORD_COUNT, record_count),
+    );
+    let (rest, min_records) = option("size", at_least.map(|(_, _, count)| count)).parse(rest)?;
+    let (rest, order) = option("by", token(EXPECTED_ORDER, order)).parse(rest)?;
+    let (rest, limit) = option("limit", token(EXPECTED_LIMIT, limit)).parse(rest)?;
+
+    let names = ["tier", "conflict", "size", "by", "limit"];
+    let present = [
+        tier.is_some(),
+        conflict.is_some(),
+        min_records.is_some(),
+        order.is_some(),
+        limit.is_some(),
+    ];
+    let (rest, ()) = options_end(rest, options_after(&names, &present))?;
+    let statement = Statement::Entities {
+        tier,
+        conflict,
+        min_records,
+        order,
+        limit,
+    };
+    Ok((rest, statement))
+}
+
+/// why = "why" , "entity" , entity ref ;
+fn why(input: &str) -> PResult<'_, Statement> {
+    preceded(keyword("why"), cut(entity_keyword_and_ref))
+        .map(Statement::Why)
+        .parse(input)
+}
+
+/// bridges = "bridges" , [ "limit" , limit ] ;
+fn bridges(input: &str) -> PResult<'_, Statement> {
+    let (rest, _) = keyword("bridges").parse(input)?;
+    let (rest, limit) = option("limit", token(EXPECTED_LIMIT, limit)).parse(rest)?;
+    let (rest, ()) = options_end(rest, options_after(&["limit"], &[limit.is_some()]))?;
+    Ok((rest, Statement::Bridges { limit }))
+}
+
+/// hubs = "hubs" , [ "kind" , kind name ] , [ "limit" , limit ] ;
+fn hubs(input: &str) -> PResult<'_, Statement> {
+    let (rest, _) = keyword("hubs").parse(input)?;
+    let (rest, kind) = option("kind", token(EXPECTED_KIND_NAME, kind_name)).parse(rest)?;
+    let (rest, limit) = option("limit", token(EXPECTED_LIMIT, limit)).parse(rest)?;
+    let present = [kind.is_some(), limit.is_some()];
+    let (rest, ()) = options_end(rest, options_after(&["kind", "limit"], &present))?;
+    Ok((rest, Statement::Hubs { kind, limit }))
+}
+
+/// audit = "audit" , [ "entity" , entity id ] , [ "limit" , limit ] ;
+fn audit(input: &str) -> PResult<'_, Statement> {
+    let (rest, _) = keyword("audit").parse(input)?;
+    let (rest, entity) = option("entity", token(EXPECTED_ENTITY_ID, entity_id)).parse(rest)?;
+    let (rest, limit) = option("limit", token(EXPECTED_LIMIT, limit)).parse(rest)?;
+    let present = [entity.is_some(), limit.is_some()];
+    let (rest, ()) = options_end(rest, options_after(&["entity", "limit"], &present))?;
+    Ok((rest, Statement::Audit { entity, limit }))
+}
+
+/// link = "link" , record node , "and" , record node , "because" , reason ;
+fn link(input: &str) -> PResult<'_, Statement> {
+    preceded(keyword("link"), cut(records_and_reason))
+        .map(|(left, right, reason)| Statement::Link {
+            left,
+            right,
+            reason,
+        })
+        .parse(input)
+}
+
+/// unlink = "unlink" , record node , "and" , record node , "because" , reason ;
+fn unlink(input: &str) -> PResult<'_, Statement> {
+    preceded(keyword("unlink"), cut(records_and_reason))
+        .map(|(left, right, reason)| Statement::Unlink {
+            left,
+            right,
+            reason,
+        })
+        .parse(input)
+}
+
+/// split = "split" , "entity" , entity ref , [ "apply" , "because" , reason ] ;
+fn split(input: &str) -> PResult<'_, Statement> {
+    let (rest, _) = keyword("split").parse(input)?;
+    let (rest, entity) = cut(entity_keyword_and_ref).parse(rest)?;
+    let because = (
+        token(EXPECTED_BECAUSE, keyword("because")),
+        token(EXPECTED_REASON, reason),
+    );
+    let (rest, apply) = option("apply", because.map(|(_, reason)| reason)).parse(rest)?;
+    let (rest, ()) = options_end(rest, options_after(&["apply"], &[apply.is_some()]))?;
+    Ok((rest, Statement::Split { entity, apply }))
+}
+
+/// Reads `"entity" , entity ref`, the rest of `why` and the start of `split`.
+fn entity_keyword_and_ref(input: &str) -> PResult<'_, EntityRef> {
+    preceded(
+        token(EXPECTED_ENTITY_KEYWORD, keyword("entity")),
+        token(EXPECTED_ENTITY, entity_ref),
+    )
+    .parse(input)
+}
+
+/// Reads `record node , "and" , record node , "because" , reason`, the rest of `link` and
+/// `unlink`.
+fn records_and_reason(input: &str) -> PResult<'_, (NodeRef, NodeRef, String)> {
+    let record = || token(EXPECTED_RECORD, record_node);
+    (
+        record(),
+        token(EXPECTED_AND, keyword("and")),
+        record(),
+        token(EXPECTED_BECAUSE, keyword("because")),
+        token(EXPECTED_REASON, reason),
+    )
+        .map(|(left, _, right, _, reason)| (left, right, reason))
+        .parse(input)
+}
+
+/// Reads an optional clause of a statement: the keyword `name`, then `argument` under `cut`,
+/// so that an error after the keyword is reported where it happened.
+fn option<'a, T>(
+    name: &'static str,
+    argument: impl Parser<&'a str, Output = T, Error = Failure<'a>>,
+) -> impl Parser<&'a str, Output = Option<T>, Error = Failure<'a>> {
+    opt(preceded(gap, preceded(keyword(name), cut(argument))))
+}
+
+/// Returns the option keywords that may still follow: those after the last one present.
+/// `present` has one flag per name of `names`.
+fn options_after<'n>(names: &'n [&'n str], present: &[bool]) -> &'n [&'n str] {
+    let next = present
+        .iter()
+        .rposition(|&found| found)
+        .map_or(0, |last| last + 1);
+    &names[next..]
+}
+
+/// Checks that the statement ends after its options. An error lists the option keywords in
+/// `remaining`, then `;` and the end of the input.
+fn options_end<'a>(input: &'a str, remaining: &[&str]) -> PResult<'a, ()> {
+    let mut follow: Vec<String> = remaining.iter().map(|name| format!("`{name}`")).collect();
+    follow.push("`;`".to_owned());
+    let expected = format!("{} or end of input", follow.join(", "));
+    let (rest, _) = cut(token(expected, peek(statement_end))).parse(input)?;
+    Ok((rest, ()))
+}
+
 /// node = record node | identifier node ;
 fn node(input: &str) -> PResult<'_, NodeRef> {
     token(EXPECTED_NODE, alt((record_node, identifier_node))).parse(input)
@@ -491,6 +679,12 @@ fn identifier_node(input: &str) -> PResult<'_, NodeRef> {
     Ok((rest, NodeRef::Identifier { kind, value }))
 }
 
+/// entity ref = entity id | "of" , node ;
+fn entity_ref(input: &str) -> PResult<'_, EntityRef> {
+    let of_node = preceded(keyword("of"), cut(node)).map(EntityRef::Of);
+    alt((of_node, entity_id.map(EntityRef::Id))).parse(input)
+}
+
 /// entity id = number ;
 fn entity_id(input: &str) -> PResult<'_, u32> {
     number(input, || format!("an entity id from 0 to {}", u32::MAX))
@@ -499,6 +693,44 @@ fn entity_id(input: &str) -> PResult<'_, u32> {
 /// limit = number ;
 fn limit(input: &str) -> PResult<'_, usize> {
     number(input, || format!("a limit from 0 to {}", usize::MAX))
+}
+
+/// record count = number ;
+fn record_count(input: &str) -> PResult<'_, usize> {
+    number(input, || format!("a record count from 0 to {}", usize::MAX))
+}
+
+/// tier = "high" | "medium" | "low" ;
+fn tier(input: &str) -> PResult<'_, Tier> {
+    alt((
+        keyword("high").map(|_| Tier::High),
+        keyword("medium").map(|_| Tier::Medium),
+        keyword("low").map(|_| Tier::Low),
+    ))
+    .parse(input)
+}
+
+/// order = "score" | "size" ;
+fn order(input: &str) -> PResult<'_, EntityOrder> {
+    alt((
+        keyword("score").map(|_| EntityOrder::Score),
+        keyword("size").map(|_| EntityOrder::Size),
+    ))
+    .parse(input)
+}
+
+/// reason = value ;
+///
+/// A reason that is empty or only white space is a `Failure`.
+fn reason(input: &str) -> PResult<'_, String> {
+    let (rest, text) = value(input)?;
+    if text.trim().is_empty() {
+        return Err(NomErr::Failure(Failure::new(
+            input,
+            EXPECTED_NON_EMPTY_REASON,
+        )));
+    }
+    Ok((rest, text))
 }
 
 /// kind name = name character , { name character } ;
@@ -669,6 +901,111 @@ mod tests {
         }
     }
 
+    fn record(source: &str, key: &str) -> NodeRef {
+        NodeRef::Record {
+            source: source.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    #[test]
+    fn empty_reason_is_rejected_at_its_quotes() {
+        for (input, column) in [
+            (r#"link record a 1 and record a 2 because """#, 40),
+            ("unlink record a 1 and record a 2 because ' \t'", 42),
+            ("split entity 1 apply because \"\\n\"", 30),
+        ] {
+            let error = parse_statement(input).unwrap_err();
+            assert_eq!(error.column, column, "{input}");
+            assert_eq!(error.expected, EXPECTED_NON_EMPTY_REASON, "{input}");
+        }
+    }
+
+    #[test]
+    fn missing_because_is_named() {
+        let error = parse_statement("link record a 1 and record a 2").unwrap_err();
+        assert_eq!(error.found, "end of input");
+        assert_eq!(error.expected, EXPECTED_BECAUSE);
+
+        let error = parse_statement("split entity 1 apply \"why\"").unwrap_err();
+        assert_eq!(error.found, "\"why\"");
+        assert_eq!(error.expected, EXPECTED_BECAUSE);
+    }
+
+    #[test]
+    fn options_error_lists_what_may_follow() {
+        let cases = [
+            (
+                "entities x",
+                "`tier`, `conflict`, `size`, `by`, `limit`, `;` or end of input",
+            ),
+            (
+                "entities tier low x",
+                "`conflict`, `size`, `by`, `limit`, `;` or end of input",
+            ),
+            (
+                "entities size at least 2 x",
+                "`by`, `limit`, `;` or end of input",
+            ),
+            ("entities by size x", "`limit`, `;` or end of input"),
+            ("entities limit 1 x", EXPECTED_STATEMENT_END),
+            ("hubs x", "`kind`, `limit`, `;` or end of input"),
+            ("hubs kind ip x", "`limit`, `;` or end of input"),
+            ("audit x", "`entity`, `limit`, `;` or end of input"),
+            ("audit entity 2 x", "`limit`, `;` or end of input"),
+            ("bridges x", "`limit`, `;` or end of input"),
+            ("split entity 1 x", "`apply`, `;` or end of input"),
+            ("split entity 1 apply because y x", EXPECTED_STATEMENT_END),
+        ];
+        for (input, expected) in cases {
+            let error = parse_statement(input).unwrap_err();
+            assert_eq!(error.found, "x", "{input}");
+            assert_eq!(error.expected, expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn new_statements_parse_to_their_trees() {
+        let statement = parse_statement("entities tier high size at least 3").unwrap();
+        assert_eq!(
+            statement,
+            Statement::Entities {
+                tier: Some(Tier::High),
+                conflict: None,
+                min_records: Some(3),
+                order: None,
+                limit: None,
+            }
+        );
+        let statement = parse_statement("link record crm 1 and record web s-9 because x").unwrap();
+        assert_eq!(
+            statement,
+            Statement::Link {
+                left: record("crm", "1"),
+                right: record("web", "s-9"),
+                reason: "x".to_owned(),
+            }
+        );
+        let statement = parse_statement("why entity of email a@x.com").unwrap();
+        assert_eq!(statement, Statement::Why(EntityRef::Of(email("a@x.com"))));
+        let statement = parse_statement("split entity 4 apply because 'x y'").unwrap();
+        assert_eq!(
+            statement,
+            Statement::Split {
+                entity: EntityRef::Id(4),
+                apply: Some("x y".to_owned()),
+            }
+        );
+        let statement = parse_statement("audit entity 9").unwrap();
+        assert_eq!(
+            statement,
+            Statement::Audit {
+                entity: Some(9),
+                limit: None,
+            }
+        );
+    }
+
     #[test]
     fn position_on_later_line() {
         let input = "stats;\n  find email a@x.com;\n\tpath email a too email b";
@@ -765,6 +1102,52 @@ mod tests {
                 limit: None,
             },
             Statement::Stats,
+            Statement::Link {
+                left: record("crm", awkward),
+                right: record("web", "s-9"),
+                reason: awkward.to_owned(),
+            },
+            Statement::Unlink {
+                left: record("", "1"),
+                right: record("crm", "2"),
+                reason: " twins ".to_owned(),
+            },
+            Statement::Audit {
+                entity: Some(u32::MAX),
+                limit: Some(usize::MAX),
+            },
+            Statement::Audit {
+                entity: None,
+                limit: None,
+            },
+            Statement::Hubs {
+                kind: Some("device_id".to_owned()),
+                limit: None,
+            },
+            Statement::Bridges { limit: Some(0) },
+            Statement::Entities {
+                tier: Some(Tier::Medium),
+                conflict: Some("bridge".to_owned()),
+                min_records: Some(usize::MAX),
+                order: Some(EntityOrder::Score),
+                limit: Some(1),
+            },
+            Statement::Entities {
+                tier: None,
+                conflict: None,
+                min_records: None,
+                order: Some(EntityOrder::Size),
+                limit: None,
+            },
+            Statement::Why(EntityRef::Of(email(awkward))),
+            Statement::Split {
+                entity: EntityRef::Id(0),
+                apply: None,
+            },
+            Statement::Split {
+                entity: EntityRef::Of(record("crm", "C-1")),
+                apply: Some(awkward.to_owned()),
+            },
         ];
         for statement in &statements {
             let printed = statement.to_string();

@@ -64,7 +64,12 @@ pub(crate) fn upsert_record(
     let seen_at = prepared.timestamp.unwrap_or(observed_at);
 
     let (record_id, outcome) = match writer.find_record(&prepared.source, &prepared.key)? {
-        Some(id) => (id, UpsertOutcome::Updated),
+        Some(id) => {
+            if is_stale(writer, id, &prepared)? {
+                return absorb_stale(writer, id, &prepared, seen_at);
+            }
+            (id, UpsertOutcome::Updated)
+        }
         None => {
             let record = RecordNode {
                 source: prepared.source.clone(),
@@ -72,6 +77,7 @@ pub(crate) fn upsert_record(
                 attributes: Vec::new(),
                 timestamp: None,
                 entity: EntityId::MAX,
+                first_entity: EntityId::MAX,
                 edges: Vec::new(),
             };
             (writer.insert_record(record)?, UpsertOutcome::Inserted)
@@ -132,6 +138,39 @@ pub(crate) fn upsert_record(
     record.edges = new_edges.into_values().chain(kept_edges).collect();
     record.edges.sort_by_key(|edge| edge.to);
     Ok(outcome)
+}
+
+/// Returns whether `prepared` is an observation older than the stored record's, which
+/// arrived late: the newer observation stays.
+fn is_stale(writer: &mut Writer<'_>, id: NodeId, prepared: &PreparedRecord) -> Result<bool> {
+    let stored = writer.record_mut(id)?.timestamp;
+    Ok(matches!((stored, prepared.timestamp), (Some(stored), Some(new)) if new < stored))
+}
+
+/// Takes a late, older observation of record `id`: the record keeps its newer attributes
+/// and identifiers, and each identifier both observations share counts one more sighting,
+/// first seen no later than `seen_at`. Events give the same record whatever their order.
+fn absorb_stale(
+    writer: &mut Writer<'_>,
+    id: NodeId,
+    prepared: &PreparedRecord,
+    seen_at: Timestamp,
+) -> Result<UpsertOutcome> {
+    let mut identifier_ids = Vec::new();
+    for identifier in &prepared.identifiers {
+        if let Some(found) = writer.find_identifier(&identifier.kind, &identifier.value)? {
+            identifier_ids.push(found);
+        }
+    }
+    let record = writer.record_mut(id)?;
+    for edge in &mut record.edges {
+        if identifier_ids.contains(&edge.to) && matches!(edge.evidence, Evidence::HasIdentifier(_))
+        {
+            edge.first_seen = edge.first_seen.min(seen_at);
+            edge.count = edge.count.saturating_add(1);
+        }
+    }
+    Ok(UpsertOutcome::Updated)
 }
 
 /// Finds or creates the identifier node and adds `record_id` to its records.
@@ -249,6 +288,35 @@ pub(crate) fn add_match_edges(
         }
     }
     writer.counters_mut().edges += added;
+    Ok(())
+}
+
+/// Removes every probabilistic match edge from the records in the batch's cache, which must
+/// hold all records (see `Writer::load_all_nodes`), and marks the records pending.
+pub(crate) fn remove_match_edges(writer: &mut Writer<'_>) -> Result<()> {
+    let with_matches: Vec<NodeId> = writer
+        .cached_records()
+        .into_iter()
+        .filter(|(_, record)| {
+            record
+                .edges
+                .iter()
+                .any(|edge| matches!(edge.evidence, Evidence::Match { .. }))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    let mut removed = 0u64;
+    for id in with_matches {
+        let record = writer.record_mut(id)?;
+        let before = record.edges.len();
+        record
+            .edges
+            .retain(|edge| !matches!(edge.evidence, Evidence::Match { .. }));
+        removed += (before - record.edges.len()) as u64;
+        writer.mark_pending(id);
+    }
+    // Each match edge is stored on both of its records.
+    writer.counters_mut().edges -= removed / 2;
     Ok(())
 }
 

@@ -44,6 +44,8 @@ struct IdentifierFacts {
     value: String,
     degree: u64,
     hub: bool,
+    /// A role mailbox that more than one record carries: weak, and worth flagging.
+    shared_role: bool,
     entity: Option<EntityId>,
 }
 
@@ -53,6 +55,7 @@ struct RegionRecord {
     source: String,
     key: String,
     previous: Option<EntityId>,
+    first: Option<EntityId>,
 }
 
 /// A link candidate between two records of the region, by index.
@@ -222,6 +225,7 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
             source: record.source.clone(),
             key: record.key.clone(),
             previous: (record.entity != EntityId::MAX).then_some(record.entity),
+            first: (record.first_entity != EntityId::MAX).then_some(record.first_entity),
         };
         let mut record_values = Values::new();
         let mut record_hubs = Vec::new();
@@ -243,8 +247,10 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
                             .or_default()
                             .insert(facts.value.clone());
                     }
-                    if facts.hub {
+                    if facts.hub || facts.shared_role {
                         record_hubs.push(to);
+                    }
+                    if facts.hub {
                         continue;
                     }
                     let age = age_factor(&config, newest - last_seen);
@@ -438,6 +444,7 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
     }
 
     // 5. Ids.
+    let previous: BTreeSet<EntityId> = records.iter().filter_map(|r| r.previous).collect();
     let mut taken: FxHashSet<EntityId> = FxHashSet::default();
     let mut group_ids = Vec::with_capacity(groups.len());
     for members in &groups {
@@ -445,14 +452,30 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
             .iter()
             .filter_map(|&i| records[i].previous)
             .collect();
-        let id = match candidates.iter().find(|id| !taken.contains(id)) {
-            Some(&id) => id,
+        let mut id = candidates.iter().find(|id| !taken.contains(id)).copied();
+        if id.is_none() {
+            // A part split off takes back the first id of its oldest record, if it is free.
+            let firsts: BTreeSet<EntityId> =
+                members.iter().filter_map(|&i| records[i].first).collect();
+            for first in firsts {
+                if !taken.contains(&first)
+                    && !previous.contains(&first)
+                    && writer.entity_ref(first)?.is_none()
+                {
+                    writer.counters_mut().entities += 1;
+                    writer.restore_entity(first);
+                    id = Some(first);
+                    break;
+                }
+            }
+        }
+        let id = match id {
+            Some(id) => id,
             None => writer.allocate_entity()?,
         };
         taken.insert(id);
         group_ids.push(id);
     }
-    let previous: BTreeSet<EntityId> = records.iter().filter_map(|r| r.previous).collect();
     for &id in previous.difference(&taken.iter().copied().collect()) {
         writer.remove_entity(id);
     }
@@ -520,8 +543,35 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
     }
     for (i, record) in records.iter().enumerate() {
         let entity = group_ids[group_of[i]];
-        if record.previous != Some(entity) {
-            writer.record_mut(record.id)?.entity = entity;
+        if record.previous != Some(entity) || record.first.is_none() {
+            let stored = writer.record_mut(record.id)?;
+            stored.entity = entity;
+            if stored.first_entity == EntityId::MAX {
+                stored.first_entity = entity;
+            }
+        }
+    }
+
+    // An identifier whose linking records ended up in several entities is flagged on each.
+    let mut shared: Vec<Vec<Conflict>> = vec![Vec::new(); groups.len()];
+    for identifier in &carrier_ids {
+        let facts = &identifiers[identifier];
+        if facts.shared_role {
+            continue;
+        }
+        let entities: BTreeSet<usize> = carriers[identifier]
+            .iter()
+            .filter(|(_, confidence)| *confidence >= floor)
+            .map(|&(i, _)| group_of[i])
+            .collect();
+        if entities.len() > 1 {
+            for &g in &entities {
+                shared[g].push(Conflict::SharedIdentifier {
+                    kind: facts.kind.clone(),
+                    value: facts.value.clone(),
+                    entities: entities.len(),
+                });
+            }
         }
     }
 
@@ -577,7 +627,10 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
             values: merged,
             attributes: group.iter().map(|&i| attributes[i].clone()).collect(),
             hubs: hub_facts,
-            held: std::mem::take(&mut group_held[g]),
+            held: std::mem::take(&mut group_held[g])
+                .into_iter()
+                .chain(std::mem::take(&mut shared[g]))
+                .collect(),
             freshness: group.iter().map(|&i| freshness[i]).fold(1.0, f32::min),
             record_ids: group.iter().map(|&i| records[i].id).collect(),
         };
@@ -609,12 +662,16 @@ fn identifier_facts<'f>(
                 ));
             };
             let degree = identifier.records.len();
-            let hub = degree >= u64::from(config.hub_degree(identifier.kind.as_str()));
+            let kind = identifier.kind.as_str();
+            let hub = degree >= u64::from(config.hub_degree(kind));
+            let shared_role = degree >= 2
+                && config.identifier_weight(kind, &identifier.value) < config.kind_weight(kind);
             Ok(slot.insert(IdentifierFacts {
                 kind: identifier.kind.clone(),
                 value: identifier.value.clone(),
                 degree,
                 hub,
+                shared_role,
                 entity: identifier.entity,
             }))
         }

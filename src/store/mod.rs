@@ -122,6 +122,7 @@ impl Store {
     /// As [`Store::open`], and [`Error::Config`] when `config` is invalid.
     pub fn open_with(path: impl AsRef<Path>, config: Option<Config>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        refuse_foreign_path(&path)?;
         if let Some(config) = &config {
             config.validate().map_err(Error::Config)?;
         }
@@ -386,6 +387,31 @@ impl Store {
         writer.commit()?;
         self.flush()
     }
+}
+
+/// Fails when `path` is a file, or a directory with other files and no sled database, so that
+/// creating a store never writes into someone else's folder.
+fn refuse_foreign_path(path: &Path) -> Result<()> {
+    let not_a_store = |reason: &str| Error::NotAStore {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    if path.is_file() {
+        return Err(not_a_store("it is a file, and a store is a directory"));
+    }
+    let is_store = path.join("conf").is_file() && path.join("db").is_file();
+    if path.is_dir() && !is_store {
+        let mut entries = std::fs::read_dir(path).map_err(|io_error| Error::Io {
+            path: path.to_path_buf(),
+            io_error,
+        })?;
+        if entries.next().is_some() {
+            return Err(not_a_store(
+                "the directory holds other files and no store; give a new or empty directory",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn bincode_config() -> bincode::config::Configuration {
