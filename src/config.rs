@@ -50,6 +50,10 @@ pub struct Config {
     /// Half-life in days of the confidence of evidence older than the newest evidence of the
     /// entity, where records carry timestamps. Confidence never drops below half.
     pub age_half_life_days: f32,
+    /// Whether resolution holds back weak bridges: a link that alone joins two groups of at
+    /// least two records and is weaker than the links inside both, or a record that matches
+    /// two such groups. Off, such groups merge and only the score shows the weak link.
+    pub hold_weak_bridges: bool,
     /// Attributes that should agree across the records of one entity, such as dates of birth;
     /// two different values make an attribute-disagreement conflict.
     pub agreeing_attributes: Vec<String>,
@@ -138,6 +142,7 @@ impl Default for Config {
                 .collect(),
             default_hub_degree: 12,
             age_half_life_days: 730.0,
+            hold_weak_bridges: true,
             agreeing_attributes: ["date_of_birth", "dob", "birth_date", "gender", "sex"]
                 .into_iter()
                 .map(str::to_owned)

@@ -151,3 +151,70 @@ fn febrl3_new_records_scored_incrementally() {
     let third = matching::run(&mut store, &config, &MatchOptions::default()).unwrap();
     assert_eq!(third.scored_pairs, 0);
 }
+
+/// Copies FEBRL 3 with two extra columns: every hundredth record gets one shared support
+/// email, and every hundredth record from the fiftieth on one shared phone number.
+fn febrl3_with_hubs(source: &Path, target: &Path) {
+    let text = std::fs::read_to_string(source).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}, email, phone\n", lines.next().unwrap());
+    for (n, line) in lines.enumerate() {
+        let email = if n % 100 == 0 {
+            "support@febrl-shop.example"
+        } else {
+            ""
+        };
+        let phone = if n % 100 == 50 { "+1 415 555 0199" } else { "" };
+        out.push_str(&format!("{line}, {email}, {phone}\n"));
+    }
+    std::fs::write(target, out).unwrap();
+}
+
+#[test]
+fn febrl3_injected_hubs_keep_precision() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clean_file = data.join("febrl/dataset3.csv");
+    let hub_file = dir.path().join("dataset3_hubs.csv");
+    febrl3_with_hubs(&clean_file, &hub_file);
+
+    let run = |file: &Path, identifiers: &[(&str, &str)], name: &str| {
+        let mut store = Store::open(dir.path().join(name)).unwrap();
+        let mapping = Mapping {
+            source: "febrl3".into(),
+            key: "rec_id".into(),
+            identifiers: identifiers
+                .iter()
+                .map(|(column, kind)| ((*column).to_owned(), (*kind).to_owned()))
+                .collect(),
+            ..Mapping::default()
+        };
+        ingest_file(&mut store, file, &mapping, &IngestOptions::default()).unwrap();
+        matching::run(
+            &mut store,
+            &MatchConfig::default(),
+            &MatchOptions::default(),
+        )
+        .unwrap();
+        let truth = Truth::new("rec_id", Some(r"rec-(\d+)-")).unwrap();
+        let metrics = evaluate(&store, &truth).unwrap();
+        eprintln!("{name}: {metrics:?}");
+        (store, metrics)
+    };
+    let (_, clean) = run(&clean_file, &[], "clean");
+    let (store, hubs) = run(&hub_file, &[("email", "email"), ("phone", "phone")], "hubs");
+    assert!(hubs.precision >= 0.99, "precision {}", hubs.precision);
+    assert!(
+        clean.recall - hubs.recall < 0.005,
+        "recall {} against {} without hubs",
+        hubs.recall,
+        clean.recall
+    );
+    let listed = store.hubs().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|hub| hub.kind.as_str() == "phone" && hub.degree == 50),
+        "{listed:?}"
+    );
+}

@@ -394,7 +394,7 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
         .filter(|(_, kept)| *kept)
         .map(|(link, _)| link)
         .collect();
-    loop {
+    while config.hold_weak_bridges {
         let points = weak_points(count, &inside);
         if points.is_empty() {
             break;
