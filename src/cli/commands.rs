@@ -454,6 +454,8 @@ fn demo_examples(store: &Store) -> Result<Vec<String>> {
     let mut examples = vec![
         "stats".to_owned(),
         "conflicts limit 5".to_owned(),
+        "bridges limit 5".to_owned(),
+        "entities tier low limit 5".to_owned(),
         format!("find email {}", idgraph::demo::SUPPORT_MAILBOX),
     ];
     let mut largest: Option<(u64, u32)> = None;
@@ -467,6 +469,7 @@ fn demo_examples(store: &Store) -> Result<Vec<String>> {
     }
     if let Some((_, id)) = largest {
         examples.push(format!("entity {id}"));
+        examples.push(format!("why entity {id}"));
     }
     if let Some(Ok((_, record))) = store.records().next() {
         examples.push(format!("find record {} \"{}\"", record.source, record.key));
