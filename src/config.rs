@@ -32,6 +32,11 @@ pub struct Config {
     /// Kinds a person has at most one value of within each source (a customer id is unique
     /// in its own system but differs between systems).
     pub unique_per_source: Vec<String>,
+    /// Edit distance (with transpositions) within which two values of a unique kind, each of
+    /// at least six characters, count as a typo of one another: a link between them is kept,
+    /// and the entity shows a unique conflict for review. 0 holds back every link between two
+    /// different values.
+    pub unique_typo_distance: usize,
     /// Most distinct values of a kind that one entity may hold, per kind.
     pub max_per_entity: BTreeMap<String, usize>,
     /// Kinds in the order their evidence wins a tie: when two equally confident links would
@@ -110,6 +115,7 @@ impl Default for Config {
             .collect(),
             role_mailbox_weight: 0.3,
             unique_per_source: vec!["customer_id".to_owned()],
+            unique_typo_distance: 1,
             max_per_entity: [
                 ("email", 5),
                 ("phone", 5),

@@ -394,7 +394,10 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
         .filter(|(_, kept)| *kept)
         .map(|(link, _)| link)
         .collect();
-    while config.hold_weak_bridges {
+    loop {
+        if !config.hold_weak_bridges {
+            break;
+        }
         let points = weak_points(count, &inside);
         if points.is_empty() {
             break;
@@ -724,6 +727,10 @@ pub(crate) fn age_factor(config: &Config, age: i64) -> f32 {
     (0.5f64.powf(half_lives) as f32).max(0.5)
 }
 
+/// Shortest values of a unique kind that may count as a typo of one another: in short codes
+/// one character is often the whole difference between two people.
+const MIN_TYPO_LENGTH: usize = 6;
+
 /// Returns why joining two groups with these constrained values would break a rule, if it
 /// would: a unique kind with two values, or more values of a kind than its limit. A group
 /// that already breaks a rule (through an operator's link) may still grow, as long as the
@@ -747,6 +754,27 @@ fn rule_broken(config: &Config, a: &Values, b: &Values) -> Option<String> {
             .map(|value| value.as_str())
             .collect::<Vec<_>>()
             .join(", ");
+        if unique && union.len() == 2 && config.unique_typo_distance > 0 {
+            let mut values = union.iter();
+            let (first, second) = (values.next(), values.next());
+            let long_enough = |value: &str| value.chars().count() >= MIN_TYPO_LENGTH;
+            if let (Some(first), Some(second)) = (first, second)
+                && long_enough(first)
+                && long_enough(second)
+            {
+                let args = rapidfuzz::distance::osa::Args::default()
+                    .score_cutoff(config.unique_typo_distance);
+                let near = rapidfuzz::distance::osa::distance_with_args(
+                    first.chars(),
+                    second.chars(),
+                    &args,
+                );
+                if near.is_some() {
+                    // Probably a typo: link, and let the unique conflict send it to review.
+                    continue;
+                }
+            }
+        }
         if unique && union.len() > 1 {
             let scope = match source {
                 Some(source) => format!(" from source {source}"),
@@ -1103,6 +1131,27 @@ mod tests {
         let reason = rule_broken(&config, &a, &b).unwrap();
         assert!(reason.contains("2 national_id values"), "{reason}");
         assert_eq!(rule_broken(&config, &a, &a.clone()), None);
+    }
+
+    #[test]
+    fn unique_kind_tolerates_typo() {
+        let values = |value: &str| {
+            let mut values = Values::new();
+            values.insert(
+                ("national_id".to_owned(), None),
+                [value.to_owned()].into_iter().collect(),
+            );
+            values
+        };
+        let mut config = Config::default();
+        // One transposition apart: probably a typo.
+        assert_eq!(
+            rule_broken(&config, &values("1804974"), &values("1804794")),
+            None
+        );
+        assert!(rule_broken(&config, &values("1804974"), &values("1809477")).is_some());
+        config.unique_typo_distance = 0;
+        assert!(rule_broken(&config, &values("1804974"), &values("1804794")).is_some());
     }
 
     #[test]
