@@ -317,6 +317,10 @@ pub enum Conflict {
         other: NodeId,
         /// The link's confidence.
         confidence: f32,
+        /// The rule that held it: `unique`, `over_limit` or `bridge`.
+        rule: String,
+        /// The identifier kind of a `unique` or `over_limit` rule.
+        kind: Option<IdentifierKind>,
         /// Why it was held back.
         reason: String,
     },
@@ -327,7 +331,10 @@ impl Conflict {
     pub fn severity(&self) -> Severity {
         match self {
             Conflict::UniqueKindViolated { .. } => Severity::High,
-            Conflict::OverLimit { .. } | Conflict::HeldBack { .. } => Severity::Medium,
+            Conflict::OverLimit { .. } => Severity::Medium,
+            // A rule that held a link did its job; a weak bridge leaves a real doubt.
+            Conflict::HeldBack { rule, .. } if rule == "bridge" => Severity::Medium,
+            Conflict::HeldBack { .. } => Severity::Low,
             Conflict::AttributeDisagreement { .. }
             | Conflict::Hub { .. }
             | Conflict::SharedIdentifier { .. } => Severity::Low,
@@ -335,14 +342,16 @@ impl Conflict {
     }
 
     /// Returns the conflict kind's name, as queries filter by it: `unique`, `over_limit`,
-    /// `attribute`, `hub` or `bridge`.
+    /// `attribute`, `hub`, `shared` or `held` (a held link, whose rule is `unique`,
+    /// `over_limit` or `bridge`).
     pub fn kind_name(&self) -> &'static str {
         match self {
             Conflict::UniqueKindViolated { .. } => "unique",
             Conflict::OverLimit { .. } => "over_limit",
             Conflict::AttributeDisagreement { .. } => "attribute",
-            Conflict::Hub { .. } | Conflict::SharedIdentifier { .. } => "hub",
-            Conflict::HeldBack { .. } => "bridge",
+            Conflict::Hub { .. } => "hub",
+            Conflict::SharedIdentifier { .. } => "shared",
+            Conflict::HeldBack { .. } => "held",
         }
     }
 
@@ -353,7 +362,8 @@ impl Conflict {
             | Conflict::OverLimit { kind, .. }
             | Conflict::Hub { kind, .. }
             | Conflict::SharedIdentifier { kind, .. } => Some(kind),
-            Conflict::AttributeDisagreement { .. } | Conflict::HeldBack { .. } => None,
+            Conflict::HeldBack { kind, .. } => kind.as_ref(),
+            Conflict::AttributeDisagreement { .. } => None,
         }
     }
 }
@@ -392,14 +402,16 @@ impl fmt::Display for Conflict {
                 entities,
             } => write!(
                 f,
-                "{kind} {value} is shared with {} other entities",
-                entities - 1
+                "{kind} {value} also links records of {} other {}",
+                entities - 1,
+                if *entities == 2 { "entity" } else { "entities" }
             ),
             Conflict::HeldBack {
                 record,
                 other,
                 confidence,
                 reason,
+                ..
             } => write!(
                 f,
                 "link from node {record} to node {other} (confidence {confidence:.2}) held back: \

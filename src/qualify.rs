@@ -1,12 +1,13 @@
 //! Qualification: each entity's score, tier and conflicts, computed by resolution for every
 //! group of records it forms. docs/qualification.md gives the formulas with an example.
 //!
-//! score = weakest link × support × product of the conflicts' severity factors
+//! score = weakest link × support × product of the severity factors of the conflict kinds
 //!
 //! - weakest link: the confidence of the weakest link that a maximum spanning tree over the
 //!   entity's records needs, so one weak link drags the whole entity down; 1 for one record.
 //! - support: 0.9 when all links rest on one kind of evidence, 1 with two kinds or more.
-//! - severity factors: 0.8 for a low, 0.5 for a medium and 0.25 for a high severity.
+//! - severity factors: 0.8 for a low, 0.5 for a medium and 0.25 for a high severity, once per
+//!   kind of conflict, at the kind's most severe.
 //!
 //! The tier follows the cut-offs, except that a high-severity conflict makes it low and a
 //! medium one caps it at medium.
@@ -114,9 +115,15 @@ pub(crate) fn qualify_group(
     } else {
         0.9
     };
-    let conflict_factor: f32 = conflicts
-        .iter()
-        .map(|conflict| conflict.severity().score_factor())
+    // Each kind of conflict counts once, at its most severe: ten held links are one doubt.
+    let mut worst: BTreeMap<&str, Severity> = BTreeMap::new();
+    for conflict in &conflicts {
+        let severity = worst.entry(conflict.kind_name()).or_insert(Severity::Low);
+        *severity = (*severity).max(conflict.severity());
+    }
+    let conflict_factor: f32 = worst
+        .values()
+        .map(|severity| severity.score_factor())
         .product();
     let score = weakest_link * support * conflict_factor;
     let factors = ScoreFactors {

@@ -178,9 +178,9 @@ fn unique_kind_holds_back_link() {
     assert_ne!(first, second, "two national ids must not merge");
     for id in [first, second] {
         let entity = store.entity(id).unwrap().unwrap();
-        // Held link (medium, 0.5) and the email shared across entities (low, 0.8).
-        assert_eq!(entity.tier, Tier::Low);
-        assert!((entity.score - 0.4).abs() < 1e-6, "score {}", entity.score);
+        // The held link and the email shared across entities, both low (0.8 each).
+        assert_eq!(entity.tier, Tier::Medium);
+        assert!((entity.score - 0.64).abs() < 1e-6, "score {}", entity.score);
         let reason = entity
             .conflicts
             .iter()

@@ -798,6 +798,7 @@ fn bridges(store: &Store, limit: usize) -> Result<QueryOutput> {
             "other record",
             "other entity",
             "confidence",
+            "rule",
             "reason",
         ],
     );
@@ -810,7 +811,9 @@ fn bridges(store: &Store, limit: usize) -> Result<QueryOutput> {
                 record,
                 other,
                 confidence,
+                rule,
                 reason,
+                ..
             } = conflict
             else {
                 continue;
@@ -831,6 +834,7 @@ fn bridges(store: &Store, limit: usize) -> Result<QueryOutput> {
                 other_text.clone(),
                 other_entity.map_or("none".into(), |e| e.to_string()),
                 format!("{confidence:.3}"),
+                rule.clone(),
                 reason.clone(),
             ]);
             rows_json.push(json!({
@@ -838,6 +842,7 @@ fn bridges(store: &Store, limit: usize) -> Result<QueryOutput> {
                 "record": {"node": record, "record": record_text},
                 "other": {"node": other, "record": other_text, "entity": other_entity},
                 "confidence": confidence,
+                "rule": rule,
                 "reason": reason,
             }));
         }

@@ -206,8 +206,11 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
                 (edge.to, tag, edge.weight, edge.last_seen)
             })
             .collect();
+        // The record's own observations date it; match and operator edges carry the time of
+        // the run that added them, which says nothing about the person.
         let newest: Timestamp = edges
             .iter()
+            .filter(|edge| edge.1 == EdgeTag::Identifier)
             .map(|edge| edge.3)
             .chain(record.timestamp)
             .max()
@@ -354,7 +357,7 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
     let count = records.len();
     let mut sets = UnionFind::<usize>::new(count);
     let mut group_values: Vec<Values> = values.clone();
-    let mut held: Vec<(usize, usize, f32, String)> = Vec::new();
+    let mut held: Vec<(usize, usize, f32, Hold)> = Vec::new();
     let mut kept: Vec<bool> = vec![false; links.len()];
     for (n, link) in links.iter().enumerate() {
         let (root_a, root_b) = (sets.find_mut(link.a), sets.find_mut(link.b));
@@ -366,15 +369,17 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
             let (root_x, root_y) = (sets.find_mut(x), sets.find_mut(y));
             (root_x == root_a && root_y == root_b) || (root_x == root_b && root_y == root_a)
         });
-        let reason = if unlinked {
-            Some("an operator unlinked records on both sides".to_owned())
-        } else if link.manual {
+        if unlinked {
+            // The operator's unlink is in the audit log already, and not a doubt.
+            continue;
+        }
+        let hold = if link.manual {
             None
         } else {
             rule_broken(&config, &group_values[root_a], &group_values[root_b])
         };
-        if let Some(reason) = reason {
-            held.push((link.a, link.b, link.confidence, reason));
+        if let Some(hold) = hold {
+            held.push((link.a, link.b, link.confidence, hold));
             continue;
         }
         sets.union(root_a, root_b);
@@ -420,7 +425,12 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
             let reason = remove.get(&n);
             n += 1;
             if let Some(reason) = reason {
-                held.push((link.a, link.b, link.confidence, (*reason).to_owned()));
+                let hold = Hold {
+                    rule: "bridge",
+                    kind: None,
+                    reason: (*reason).to_owned(),
+                };
+                held.push((link.a, link.b, link.confidence, hold));
             }
             reason.is_none()
         });
@@ -485,10 +495,11 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
 
     // Audit: merges of existing entities and splits.
     for (g, members) in groups.iter().enumerate() {
+        // Entities merged away: previous ids of these records that no group kept.
         let from: BTreeSet<EntityId> = members
             .iter()
             .filter_map(|&i| records[i].previous)
-            .filter(|&id| id != group_ids[g])
+            .filter(|id| !taken.contains(id))
             .collect();
         let kept_id = members
             .iter()
@@ -581,20 +592,23 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
     // Held links become conflicts of both entities; new ones go to the audit log.
     let mut group_held: Vec<Vec<Conflict>> = vec![Vec::new(); groups.len()];
     held.sort_by_key(|held| (held.0, held.1));
-    for (a, b, confidence, reason) in held {
+    for (a, b, confidence, hold) in held {
         let (id_a, id_b) = (records[a].id, records[b].id);
         if !previous_held.contains(&(id_a.min(id_b), id_a.max(id_b))) {
             writer.log(AuditAction::HeldBack {
                 records: (id_a, id_b),
-                reason: reason.clone(),
+                reason: hold.reason.clone(),
             });
         }
+        let kind = hold.kind.as_deref().and_then(IdentifierKind::new);
         for (record, other) in [(a, b), (b, a)] {
             group_held[group_of[record]].push(Conflict::HeldBack {
                 record: records[record].id,
                 other: records[other].id,
                 confidence,
-                reason: reason.clone(),
+                rule: hold.rule.to_owned(),
+                kind: kind.clone(),
+                reason: hold.reason.clone(),
             });
         }
     }
@@ -727,6 +741,14 @@ pub(crate) fn age_factor(config: &Config, age: i64) -> f32 {
     (0.5f64.powf(half_lives) as f32).max(0.5)
 }
 
+/// A link held back by a rule: the rule's name, its identifier kind, and the reason in words.
+#[derive(Debug, PartialEq)]
+struct Hold {
+    rule: &'static str,
+    kind: Option<String>,
+    reason: String,
+}
+
 /// Shortest values of a unique kind that may count as a typo of one another: in short codes
 /// one character is often the whole difference between two people.
 const MIN_TYPO_LENGTH: usize = 6;
@@ -735,7 +757,7 @@ const MIN_TYPO_LENGTH: usize = 6;
 /// would: a unique kind with two values, or more values of a kind than its limit. A group
 /// that already breaks a rule (through an operator's link) may still grow, as long as the
 /// join adds no value beyond the larger side.
-fn rule_broken(config: &Config, a: &Values, b: &Values) -> Option<String> {
+fn rule_broken(config: &Config, a: &Values, b: &Values) -> Option<Hold> {
     for (key, values_a) in a {
         let Some(values_b) = b.get(key) else {
             continue;
@@ -780,19 +802,28 @@ fn rule_broken(config: &Config, a: &Values, b: &Values) -> Option<String> {
                 Some(source) => format!(" from source {source}"),
                 None => String::new(),
             };
-            return Some(format!(
-                "would give the entity {} {kind} values{scope} ({listed}), and {kind} is unique",
-                union.len()
-            ));
+            return Some(Hold {
+                rule: "unique",
+                kind: Some(kind.clone()),
+                reason: format!(
+                    "would give the entity {} {kind} values{scope} ({listed}), and {kind} is \
+                     unique",
+                    union.len()
+                ),
+            });
         }
         if source.is_none() {
             if let Some(&limit) = config.max_per_entity.get(kind) {
                 if union.len() > limit {
-                    return Some(format!(
-                        "would give the entity {} {kind} values, more than max_per_entity.{kind} \
-                         = {limit}",
-                        union.len()
-                    ));
+                    return Some(Hold {
+                        rule: "over_limit",
+                        kind: Some(kind.clone()),
+                        reason: format!(
+                            "would give the entity {} {kind} values, more than \
+                             max_per_entity.{kind} = {limit}",
+                            union.len()
+                        ),
+                    });
                 }
             }
         }
@@ -1128,8 +1159,13 @@ mod tests {
         b.entry(("national_id".to_owned(), None))
             .or_default()
             .insert("222".to_owned());
-        let reason = rule_broken(&config, &a, &b).unwrap();
-        assert!(reason.contains("2 national_id values"), "{reason}");
+        let hold = rule_broken(&config, &a, &b).unwrap();
+        assert_eq!(hold.rule, "unique");
+        assert!(
+            hold.reason.contains("2 national_id values"),
+            "{}",
+            hold.reason
+        );
         assert_eq!(rule_broken(&config, &a, &a.clone()), None);
     }
 
@@ -1166,7 +1202,12 @@ mod tests {
             values
         };
         assert_eq!(rule_broken(&config, &values(0..3), &values(3..5)), None);
-        let reason = rule_broken(&config, &values(0..3), &values(3..6)).unwrap();
-        assert!(reason.contains("max_per_entity.email = 5"), "{reason}");
+        let hold = rule_broken(&config, &values(0..3), &values(3..6)).unwrap();
+        assert_eq!(hold.rule, "over_limit");
+        assert!(
+            hold.reason.contains("max_per_entity.email = 5"),
+            "{}",
+            hold.reason
+        );
     }
 }
