@@ -115,7 +115,9 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
         return Ok(());
     }
     let config = writer.store().config().clone();
-    let floor = config.link_threshold / 2.0;
+    // Evidence weaker than the threshold on its own (ip addresses, role mailboxes) is never
+    // followed and never counts towards a link, so it cannot pull strangers into a region.
+    let floor = config.link_threshold;
 
     // 1. Region.
     let mut identifiers: FxHashMap<NodeId, IdentifierFacts> = FxHashMap::default();
