@@ -96,7 +96,7 @@ pub struct RecordNode {
     /// The entity the record belongs to. Every record belongs to exactly one entity.
     pub entity: EntityId,
     /// The first entity the record belonged to. A record split off an entity takes this id
-    /// back when no other entity holds it, so a merge undone gives the ids from before it.
+    /// back when no other entity has it, so a merge undone gives the ids from before it.
     pub first_entity: EntityId,
     /// Evidence edges the record takes part in, sorted by the other node's id.
     pub edges: Vec<Edge>,
@@ -272,7 +272,7 @@ pub enum Conflict {
         /// The distinct normalized values found, sorted.
         values: Vec<String>,
     },
-    /// The entity holds more distinct values of a kind than `max_per_entity` allows.
+    /// The entity has more distinct values of a kind than `max_per_entity` allows.
     OverLimit {
         /// The limited kind.
         kind: IdentifierKind,

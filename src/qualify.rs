@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::model::{Conflict, IdentifierKind, NodeId, ScoreFactors, Severity, Tier};
 use crate::resolve::partition::Link;
 
-/// What resolution knows about one group of records it formed.
+/// The facts resolution gathered about one group of records it formed.
 pub(crate) struct GroupFacts {
     /// Region indices of the records.
     pub records: Vec<usize>,
@@ -139,8 +139,8 @@ pub(crate) fn qualify_group(
 }
 
 /// Returns the confidence of the weakest link that a maximum spanning tree needs to connect
-/// all `count` records, with that link's two records; 1.0 and no pair for fewer than two
-/// records, 0.0 when the links do not connect them all.
+/// all `count` records, with that link's two records. Fewer than two records give 1.0 and no
+/// pair; records the links do not connect give 0.0.
 fn bottleneck(count: usize, mut edges: Vec<(usize, usize, f32)>) -> (f32, Option<(usize, usize)>) {
     if count < 2 {
         return (1.0, None);

@@ -3,8 +3,8 @@
 //! 1. Region: the records reachable from the pending nodes over evidence that can link, plus
 //!    every record of the entities they belonged to.
 //! 2. Links: each pair of records in the region gets one confidence, the noisy-or over the
-//!    kinds of evidence they share (a shared identifier counts with the lower of its two edge
-//!    confidences, discounted by the identifier's degree and the evidence's age). Hubs link
+//!    kinds of evidence they share. A shared identifier counts with the lower of its two edge
+//!    confidences, discounted by the identifier's degree and the evidence's age. Hubs link
 //!    nothing.
 //! 3. Constrained union: links at or above the link threshold join groups from the most to
 //!    the least confident, with the kind priority and the records' sources and keys breaking
@@ -38,7 +38,7 @@ use crate::store::Writer;
 /// Seconds in a day, for the age discount.
 const DAY: f64 = 86_400.0;
 
-/// What partition needs to know about an identifier next to the region.
+/// Facts about an identifier next to the region, as partition reads them.
 struct IdentifierFacts {
     kind: IdentifierKind,
     value: String,
@@ -72,7 +72,7 @@ pub(crate) struct Link {
     pub manual: bool,
 }
 
-/// How an edge takes part in partition.
+/// The part an edge plays in partition.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum EdgeTag {
     Identifier,
@@ -209,7 +209,7 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
             })
             .collect();
         // The record's own observations date it; match and operator edges carry the time of
-        // the run that added them, which says nothing about the person.
+        // the run that added them, which is no observation of the person.
         let newest: Timestamp = edges
             .iter()
             .filter(|edge| edge.1 == EdgeTag::Identifier)
