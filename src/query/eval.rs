@@ -1073,7 +1073,7 @@ fn why(store: &Store, id: EntityId) -> Result<QueryOutput> {
     })
 }
 
-/// Returns what set an entity's tier, `cutoff` or `conflict`, and a sentence that says how.
+/// Returns what set an entity's tier, `cutoff` or `conflict`, and a sentence that tells how.
 fn tier_explanation(store: &Store, entity: &Entity) -> (&'static str, String) {
     let cutoffs = store.config().tiers;
     let score = entity.score;
@@ -1106,7 +1106,7 @@ fn tier_explanation(store: &Store, entity: &Entity) -> (&'static str, String) {
     ("cutoff", sentence)
 }
 
-/// Previews a split of entity `id` at its weakest link, or applies it when `apply` holds a
+/// Previews a split of entity `id` at its weakest link, or applies it when `apply` has a
 /// reason.
 fn split(store: &mut Store, id: EntityId, apply: Option<&str>) -> Result<QueryOutput> {
     let plan = match apply {
