@@ -46,6 +46,9 @@ struct IdentifierFacts {
     hub: bool,
     /// A role mailbox that more than one record carries: weak, and worth flagging.
     shared_role: bool,
+    /// Whether its edges can link: not a hub, and its kind's weight (or the role mailbox
+    /// weight) reaches the link threshold.
+    linkable: bool,
     entity: Option<EntityId>,
 }
 
@@ -131,7 +134,7 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
             Node::Identifier(_) => {
                 if expanded.insert(id) {
                     let facts = identifier_facts(writer, &config, id, &mut identifiers)?;
-                    let (hub, entity) = (facts.hub, facts.entity);
+                    let (linkable, entity) = (facts.linkable, facts.entity);
                     if let Some(entity) = entity {
                         expand_entity(
                             writer,
@@ -141,7 +144,7 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
                             &mut previous_held,
                         )?;
                     }
-                    if !hub {
+                    if linkable {
                         if let Node::Identifier(identifier) = writer.node_ref(id)? {
                             stack.extend(identifier.records.iter());
                         }
@@ -401,11 +404,13 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
         .filter(|(_, kept)| *kept)
         .map(|(link, _)| link)
         .collect();
+    // Only the groups that a cut changed are searched again.
+    let mut starts: Vec<usize> = (0..count).collect();
     loop {
         if !config.hold_weak_bridges {
             break;
         }
-        let points = weak_points(count, &inside);
+        let points = weak_points(count, &inside, &starts);
         if points.is_empty() {
             break;
         }
@@ -422,6 +427,12 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
                 }
             }
         }
+        starts = remove
+            .keys()
+            .flat_map(|&n| [inside[n].a, inside[n].b])
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
         let mut n = 0;
         inside.retain(|link| {
             let reason = remove.get(&n);
@@ -685,12 +696,15 @@ fn identifier_facts<'f>(
             let hub = degree >= u64::from(config.hub_degree(kind));
             let shared_role = degree >= 2
                 && config.identifier_weight(kind, &identifier.value) < config.kind_weight(kind);
+            let linkable =
+                !hub && config.identifier_weight(kind, &identifier.value) >= config.link_threshold;
             Ok(slot.insert(IdentifierFacts {
                 kind: identifier.kind.clone(),
                 value: identifier.value.clone(),
                 degree,
                 hub,
                 shared_role,
+                linkable,
                 entity: identifier.entity,
             }))
         }
@@ -842,13 +856,14 @@ struct Cut {
     reason: &'static str,
 }
 
-/// Returns, per connected group of `links`, its weak points as cuts:
+/// Returns, per connected group of `links` that holds one of `starts`, its weak points as
+/// cuts:
 /// - a link whose removal leaves two parts of at least two records each, weaker than every
 ///   link inside either part;
 /// - a record whose removal leaves several parts of at least two records, with its links into
 ///   each weaker than the links inside it. The cut keeps the record with the part it links to
 ///   most strongly and holds its links to the others; when two parts tie, it holds all.
-fn weak_points(count: usize, links: &[Link]) -> Vec<Vec<Cut>> {
+fn weak_points(count: usize, links: &[Link], starts: &[usize]) -> Vec<Vec<Cut>> {
     let mut adjacency: Vec<Vec<(usize, usize)>> = vec![Vec::new(); count];
     for (n, link) in links.iter().enumerate() {
         adjacency[link.a].push((link.b, n));
@@ -861,7 +876,7 @@ fn weak_points(count: usize, links: &[Link]) -> Vec<Vec<Cut>> {
     let mut parent = vec![usize::MAX; count];
     let mut found: Vec<Vec<Cut>> = Vec::new();
     let mut counter = 0;
-    for start in 0..count {
+    for &start in starts {
         if order[start] != usize::MAX || adjacency[start].is_empty() {
             continue;
         }
@@ -1069,7 +1084,8 @@ mod tests {
     }
 
     fn held_links(count: usize, links: &[Link]) -> Vec<Vec<usize>> {
-        weak_points(count, links)
+        let starts: Vec<usize> = (0..count).collect();
+        weak_points(count, links, &starts)
             .into_iter()
             .map(|cuts| {
                 let mut held: Vec<usize> = cuts.into_iter().flat_map(|cut| cut.links).collect();
@@ -1090,13 +1106,13 @@ mod tests {
     #[test]
     fn strong_link_between_pairs_is_no_bridge() {
         let links = [link(0, 1, 0.9), link(2, 3, 0.9), link(1, 2, 0.95)];
-        assert!(weak_points(4, &links).is_empty());
+        assert!(held_links(4, &links).is_empty());
     }
 
     #[test]
     fn link_to_single_record_is_no_bridge() {
         let links = [link(0, 1, 0.9), link(1, 2, 0.6)];
-        assert!(weak_points(3, &links).is_empty());
+        assert!(held_links(3, &links).is_empty());
     }
 
     #[test]
@@ -1130,7 +1146,7 @@ mod tests {
             link(2, 3, 0.6),
             link(3, 0, 0.6),
         ];
-        assert!(weak_points(4, &links).is_empty());
+        assert!(held_links(4, &links).is_empty());
     }
 
     #[test]
