@@ -252,6 +252,11 @@ impl Normalizer {
     /// Applies the email rule: NFKC, lowercase, shape checks, placeholders, then the gmail rule.
     fn email(&self, raw: &str) -> Normalized {
         let address = lowercase(&nfkc(raw.trim()));
+        // A `mailto:` link, as copied from a web page, names the same address.
+        let address = match address.strip_prefix("mailto:") {
+            Some(rest) => rest.trim().to_owned(),
+            None => address,
+        };
         if self.is_placeholder(&address) {
             return Normalized::Placeholder;
         }
@@ -700,6 +705,7 @@ mod tests {
             &[
                 ("Ann.Lee@Example.com", "ann.lee@example.com"),
                 ("  bob@x.com \t", "bob@x.com"),
+                ("mailto:Ann.Lee@Example.com", "ann.lee@example.com"),
                 ("ann.lee+news@example.com", "ann.lee+news@example.com"),
                 ("ann@mail.example.co.uk", "ann@mail.example.co.uk"),
                 // Fullwidth letters, @ and dot become ASCII under NFKC.

@@ -648,3 +648,16 @@ fn match_on_few_records_trains_nothing() {
         .failure()
         .stderr(predicate::str::contains("run `idgraph match STORE`"));
 }
+
+#[test]
+fn misspelled_kind_gets_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.csv", "id,mail\n1,ann@x.example\n");
+    idgraph()
+        .args(["ingest", dir.path().join("store").to_str().unwrap()])
+        .arg(input)
+        .args(["--key", "id", "--id", "mail=emial", "--no-progress"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("Did you mean \"email\"?"));
+}

@@ -160,6 +160,7 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
     };
     for file in &args.files {
         let mapping = build_mapping(&args, file)?;
+        warn_about_kind_typos(&mapping, store.config());
         let started = std::time::Instant::now();
         let report = ingest::ingest_file(&mut store, file, &mapping, &options)?;
         let seconds = started.elapsed().as_secs_f64();
@@ -206,6 +207,29 @@ pub fn match_records(
     let config = read_match_config(config)?;
     let mut store = open_existing(path)?;
     run_matcher(&mut store, &config, &options, mode)
+}
+
+/// Warns about identifier kinds that are one or two edits from a kind the configuration
+/// weights, such as `emial`: such a kind gets the default weight and generic normalization.
+fn warn_about_kind_typos(mapping: &Mapping, config: &Config) {
+    for (column, kind) in &mapping.identifiers {
+        if config.kind_weights.contains_key(kind) {
+            continue;
+        }
+        let args = rapidfuzz::distance::osa::Args::default().score_cutoff(2);
+        let close = config.kind_weights.keys().find(|known| {
+            rapidfuzz::distance::osa::distance_with_args(kind.chars(), known.chars(), &args)
+                .is_some()
+        });
+        if let Some(known) = close {
+            eprintln!(
+                "warning: column {column:?} has kind {kind:?}, which is not a configured kind; \
+                 it gets default_kind_weight {} and no {known} normalization. Did you mean \
+                 {known:?}?",
+                config.default_kind_weight
+            );
+        }
+    }
 }
 
 /// Reads a matcher configuration file, or gives the default for person records.
