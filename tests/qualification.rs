@@ -5,17 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod common;
 
-use common::entity_of;
+use common::{entity_of, record};
 use idgraph::ingest::RecordInput;
 use idgraph::{Conflict, Node, Store};
-
-fn record(source: &str, key: &str, identifiers: &[(&str, &str)]) -> RecordInput {
-    let mut record = RecordInput::new(source, key).attribute("name", key);
-    for (kind, value) in identifiers {
-        record = record.identifier(*kind, *value);
-    }
-    record
-}
 
 /// Returns the partition of the records as sets of `source/key`.
 fn partition(store: &Store) -> BTreeSet<BTreeSet<String>> {

@@ -4,17 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod common;
 
-use common::entity_of;
+use common::{entity_of, record};
 use idgraph::ingest::RecordInput;
 use idgraph::{Conflict, Node, Store, Tier};
-
-fn record(source: &str, key: &str, identifiers: &[(&str, &str)]) -> RecordInput {
-    let mut record = RecordInput::new(source, key).attribute("name", key);
-    for (kind, value) in identifiers {
-        record = record.identifier(*kind, *value);
-    }
-    record
-}
 
 /// Returns every node with its entity, and every entity with its qualification.
 fn snapshot(store: &Store) -> (Vec<(u32, Node)>, Vec<idgraph::Entity>) {

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use idgraph::Store;
+use idgraph::ingest::RecordInput;
 
 /// Returns the folder of public datasets beside the repository (`../shared/data`), or `None`
 /// when it is missing. Under CI (the `CI` variable set) a missing folder fails the test
@@ -30,4 +31,15 @@ pub fn entity_of(store: &Store, source: &str, key: &str) -> u32 {
         .unwrap()
         .expect("record is stored");
     store.node(id).unwrap().unwrap().entity().unwrap()
+}
+
+/// Returns a record of `source` with `key`, the key as its `name` attribute, and the
+/// identifiers as (kind, raw value) pairs.
+#[allow(dead_code)] // Not every test crate that includes this module calls it.
+pub fn record(source: &str, key: &str, identifiers: &[(&str, &str)]) -> RecordInput {
+    let mut record = RecordInput::new(source, key).attribute("name", key);
+    for (kind, value) in identifiers {
+        record = record.identifier(*kind, *value);
+    }
+    record
 }
