@@ -375,3 +375,30 @@ fn shared_support_mailbox_does_not_link() {
     );
     assert_eq!(mailbox.entity, None, "a role mailbox links no one");
 }
+
+/// A record without edges gets its entity without the full partition; resolving again from
+/// scratch, which runs the partition, must give the same entity.
+#[test]
+fn lone_record_entity_matches_full_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let mut store = Store::open(dir.path()).unwrap();
+        store
+            .upsert([
+                record("crm", "alone", &[]),
+                record("crm", "1", &[("email", "a@x.com")]),
+            ])
+            .unwrap();
+        store.flush().unwrap();
+        snapshot(&store).1
+    };
+    // A new link threshold makes the store resolve every entity again.
+    let config = idgraph::Config {
+        link_threshold: 0.55,
+        ..idgraph::Config::default()
+    };
+    let store = Store::open_with(dir.path(), Some(config)).unwrap();
+    let after = snapshot(&store).1;
+    assert_eq!(after, before);
+    assert_eq!(after.len(), 2);
+}

@@ -30,7 +30,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::config::Config;
 use crate::error::Result;
 use crate::model::{
-    AuditAction, Conflict, EntityId, Evidence, IdentifierKind, Node, NodeId, Timestamp,
+    AuditAction, Conflict, EntityId, Evidence, IdentifierKind, Node, NodeId, ScoreFactors,
+    Timestamp,
 };
 use crate::qualify::{self, GroupFacts};
 use crate::store::Writer;
@@ -110,6 +111,10 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
         return Ok(());
     }
     let started = std::time::Instant::now();
+    let pending = settle_lone_records(writer, pending)?;
+    if pending.is_empty() {
+        return Ok(());
+    }
     let config = writer.store().config().clone();
     // Evidence weaker than the threshold on its own (ip addresses, role mailboxes) is never
     // followed and never counts towards a link, so it cannot pull strangers into a region.
@@ -702,6 +707,38 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
         "resolved pending nodes"
     );
     Ok(())
+}
+
+/// Gives each new record without any edge an entity of its own, as the full partition would,
+/// and returns the other pending nodes. Loading rows with no identifiers then costs one
+/// entity per record and nothing more.
+fn settle_lone_records(writer: &mut Writer<'_>, pending: Vec<NodeId>) -> Result<Vec<NodeId>> {
+    let mut rest = Vec::with_capacity(pending.len());
+    for id in pending {
+        let lone = match writer.node_ref(id)? {
+            Node::Record(record) => record.entity == EntityId::MAX && record.edges.is_empty(),
+            Node::Identifier(_) => false,
+        };
+        if !lone {
+            rest.push(id);
+            continue;
+        }
+        let entity = writer.allocate_entity()?;
+        let record = writer.record_mut(id)?;
+        record.entity = entity;
+        record.first_entity = entity;
+        let found = writer.entity_mut(entity)?;
+        found.members.insert(id);
+        found.factors = ScoreFactors {
+            weakest_link: 1.0,
+            weakest_pair: None,
+            kinds: Vec::new(),
+            support: 1.0,
+            freshness: 1.0,
+            conflicts: 1.0,
+        };
+    }
+    Ok(rest)
 }
 
 /// Returns the facts of identifier `id`, loading them on first use.
