@@ -257,7 +257,14 @@ fn entity_summary_json(store: &Store, entity: &Entity) -> Value {
         "score": entity.score,
         "tier": entity.tier.to_string(),
         "records": count_records(store, entity),
-        "conflicts": entity.conflicts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "conflicts": entity
+            .conflicts
+            .iter()
+            // A failed read only costs the record names, so the summary still prints.
+            .map(|conflict| {
+                conflict_text(store, conflict).unwrap_or_else(|_| conflict.to_string())
+            })
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -308,7 +315,7 @@ fn show_entity(store: &Store, id: EntityId) -> Result<QueryOutput> {
     ]);
     let mut conflicts = Table::new("conflicts", &["conflict"]);
     for conflict in &entity.conflicts {
-        conflicts.push(vec![conflict.to_string()]);
+        conflicts.push(vec![conflict_text(store, conflict)?]);
     }
     let json = json!({
         "entity": entity_summary_json(store, &entity),
@@ -573,7 +580,7 @@ fn conflicts(store: &Store, kind: Option<&str>, limit: Option<usize>) -> Result<
                     entity.tier.to_string(),
                     conflict.kind_name().to_owned(),
                     conflict.severity().to_string(),
-                    conflict.to_string(),
+                    conflict_text(store, conflict)?,
                 ]);
                 rows_json.push(json!({
                     "entity": entity.id,
@@ -742,7 +749,7 @@ fn audit(store: &Store, entity: Option<EntityId>, limit: usize) -> Result<QueryO
             continue;
         }
         let time = format_time(event.at);
-        let text = event.action.to_string();
+        let text = action_text(store, &event.action)?;
         table.push(vec![time.clone(), text.clone()]);
         rows_json.push(json!({
             "at": event.at,
@@ -754,6 +761,48 @@ fn audit(store: &Store, entity: Option<EntityId>, limit: usize) -> Result<QueryO
     Ok(QueryOutput {
         tables: vec![table],
         json: Value::Array(rows_json),
+    })
+}
+
+/// Returns the text of a conflict, naming records by source and key rather than node id.
+fn conflict_text(store: &Store, conflict: &Conflict) -> Result<String> {
+    let Conflict::HeldBack {
+        record,
+        other,
+        confidence,
+        reason,
+        ..
+    } = conflict
+    else {
+        return Ok(conflict.to_string());
+    };
+    Ok(format!(
+        "link from {} to {} (confidence {confidence:.2}) held back: {reason}",
+        describe_id(store, *record)?,
+        describe_id(store, *other)?
+    ))
+}
+
+/// Returns the text of an audit event, naming records by source and key rather than node id.
+fn action_text(store: &Store, action: &AuditAction) -> Result<String> {
+    let (verb, records, reason) = match action {
+        AuditAction::HeldBack { records, reason } => ("held back the link of", records, reason),
+        AuditAction::Linked { records, reason } => ("operator linked", records, reason),
+        AuditAction::Unlinked { records, reason } => ("operator unlinked", records, reason),
+        AuditAction::Merged { .. } | AuditAction::Split { .. } => return Ok(action.to_string()),
+    };
+    Ok(format!(
+        "{verb} {} and {}: {reason}",
+        describe_id(store, records.0)?,
+        describe_id(store, records.1)?
+    ))
+}
+
+/// Describes node `id` as [`describe`] does, or as `node ID` when it no longer exists.
+fn describe_id(store: &Store, id: NodeId) -> Result<String> {
+    Ok(match store.node(id)? {
+        Some(node) => describe(&node),
+        None => format!("node {id}"),
     })
 }
 
@@ -1035,13 +1084,13 @@ fn why(store: &Store, id: EntityId) -> Result<QueryOutput> {
             severity.to_string(),
             conflict.kind_name().to_owned(),
             format!("{:.2}", severity.score_factor()),
-            conflict.to_string(),
+            conflict_text(store, conflict)?,
         ]);
         conflicts_json.push(json!({
             "severity": severity.to_string(),
             "kind": conflict.kind_name(),
             "factor": severity.score_factor(),
-            "conflict": conflict.to_string(),
+            "conflict": conflict_text(store, conflict)?,
         }));
     }
 
