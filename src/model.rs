@@ -298,8 +298,9 @@ pub enum Conflict {
         /// Number of records that carry it.
         degree: u64,
     },
-    /// An identifier that links records of this entity also links records of other
-    /// entities, which rules or bridges kept apart: a shared device or family phone.
+    /// An identifier that records of this entity carry is also carried by records of other
+    /// entities, which rules, bridges or its degree kept apart: a shared device or family
+    /// phone.
     SharedIdentifier {
         /// The identifier's kind.
         kind: IdentifierKind,
@@ -402,7 +403,7 @@ impl fmt::Display for Conflict {
                 entities,
             } => write!(
                 f,
-                "{kind} {value} also links records of {} other {}",
+                "{kind} {value} is also carried by records of {} other {}",
                 entities - 1,
                 if *entities == 2 { "entity" } else { "entities" }
             ),

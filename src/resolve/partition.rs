@@ -613,9 +613,10 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
         if facts.shared_role {
             continue;
         }
+        // Every carrier counts, even one whose edge the identifier's degree discounted below
+        // the threshold: a library computer on six records is worth flagging.
         let entities: BTreeSet<usize> = carriers[identifier]
             .iter()
-            .filter(|(_, confidence)| *confidence >= floor)
             .map(|&(i, _)| group_of[i])
             .collect();
         if entities.len() > 1 {
