@@ -7,7 +7,8 @@
 //! space and comments) may stand before any token; the syntactic rules leave it out.
 //!
 //! ```ebnf
-//! script = [ statement , { ";" , statement } , [ ";" ] ] ;
+//! script = [ statement , { separator , statement } , [ ";" ] ] ;
+//! separator = ";" | line break ;
 //! statement = find | entity | path | explain | conflicts | stats
 //!           | entities | why | bridges | hubs | audit | link | unlink | split ;
 //! find = "find" , node ;
@@ -103,7 +104,7 @@ use std::str::FromStr;
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
 use nom::character::complete::{char, satisfy};
-use nom::combinator::{cut, eof, opt, peek, recognize, verify};
+use nom::combinator::{cut, eof, opt, recognize, verify};
 use nom::error::ErrorKind;
 use nom::multi::many0_count;
 use nom::sequence::preceded;
@@ -389,7 +390,13 @@ fn token<'a, T>(
     }
 }
 
-/// script = [ statement , { ";" , statement } , [ ";" ] ] ;
+/// script = [ statement , { separator , statement } , [ ";" ] ] ;
+/// separator = ";" | line break ;
+///
+/// A line break separates two statements when the gap after a whole statement holds one and
+/// no `;` follows, so a script can hold one statement per line, as the shell reads them. A
+/// statement that is not whole yet, such as `path email a@x.com` before its `to`, goes on
+/// over line breaks.
 fn script(input: &str) -> PResult<'_, Vec<Statement>> {
     let mut statements = Vec::new();
     let (mut rest, ()) = gap(input)?;
@@ -399,6 +406,12 @@ fn script(input: &str) -> PResult<'_, Vec<Statement>> {
     while !rest.is_empty() {
         let (after_statement, statement) = statement(rest)?;
         statements.push(statement);
+        let (after_gap, ()) = gap(after_statement)?;
+        let skipped = &after_statement[..after_statement.len() - after_gap.len()];
+        if skipped.contains('\n') && !after_gap.is_empty() && !after_gap.starts_with(';') {
+            rest = after_gap;
+            continue;
+        }
         let (after_end, more) =
             token(EXPECTED_STATEMENT_END, statement_end).parse(after_statement)?;
         if !more {
@@ -487,7 +500,7 @@ fn conflicts(input: &str) -> PResult<'_, Statement> {
         (Some(_), None) => "`limit`, `;` or end of input",
         (_, Some(_)) => EXPECTED_STATEMENT_END,
     };
-    let (rest, _) = cut(token(follow, peek(statement_end))).parse(rest)?;
+    let (rest, ()) = cut(statement_ends(follow)).parse(rest)?;
     Ok((rest, Statement::Conflicts { kind, limit }))
 }
 
@@ -651,8 +664,24 @@ fn options_end<'a>(input: &'a str, remaining: &[&str]) -> PResult<'a, ()> {
     let mut follow: Vec<String> = remaining.iter().map(|name| format!("`{name}`")).collect();
     follow.push("`;`".to_owned());
     let expected = format!("{} or end of input", follow.join(", "));
-    let (rest, _) = cut(token(expected, peek(statement_end))).parse(input)?;
-    Ok((rest, ()))
+    cut(statement_ends(expected)).parse(input)
+}
+
+/// Checks, without consuming anything, that the statement ends here: the gap that follows
+/// holds a line break, or a `;` or the end of the input comes next. Otherwise the error
+/// lists `expected`.
+fn statement_ends<'a>(
+    expected: impl Into<Cow<'static, str>> + Clone,
+) -> impl Parser<&'a str, Output = (), Error = Failure<'a>> {
+    move |input: &'a str| {
+        let (after, ()) = gap(input)?;
+        let skipped = &input[..input.len() - after.len()];
+        if skipped.contains('\n') || after.is_empty() || after.starts_with(';') {
+            Ok((input, ()))
+        } else {
+            Err(NomErr::Error(Failure::new(after, expected.clone())))
+        }
+    }
 }
 
 /// node = record node | identifier node ;
