@@ -393,8 +393,8 @@ fn token<'a, T>(
 /// script = [ statement , { separator , statement } , [ ";" ] ] ;
 /// separator = ";" | line break ;
 ///
-/// A line break separates two statements when the gap after a whole statement holds one and
-/// no `;` follows, so a script can hold one statement per line, as the shell reads them. A
+/// A line break separates two statements when the gap after a whole statement contains one
+/// and no `;` follows, so a script can contain one statement per line, as the shell reads them. A
 /// statement that is not whole yet, such as `path email a@x.com` before its `to`, goes on
 /// over line breaks.
 fn script(input: &str) -> PResult<'_, Vec<Statement>> {
@@ -668,7 +668,7 @@ fn options_end<'a>(input: &'a str, remaining: &[&str]) -> PResult<'a, ()> {
 }
 
 /// Checks, without consuming anything, that the statement ends here: the gap that follows
-/// holds a line break, or a `;` or the end of the input comes next. Otherwise the error
+/// contains a line break, or a `;` or the end of the input comes next. Otherwise the error
 /// lists `expected`.
 fn statement_ends<'a>(
     expected: impl Into<Cow<'static, str>> + Clone,
