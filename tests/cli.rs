@@ -527,6 +527,22 @@ fn match_then_explain_febrl3() {
     assert_eq!(report["trained"], false);
     assert_eq!(report["scored_pairs"], 0);
 
+    // Training again replaces the match edges rather than adding a second set.
+    let edges = || {
+        let output = idgraph()
+            .args(["query", store, "stats", "--format", "json"])
+            .output()
+            .unwrap();
+        let stats: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        stats["edges"].as_u64().unwrap()
+    };
+    let before = edges();
+    idgraph()
+        .args(["match", store, "--retrain", "--no-progress"])
+        .assert()
+        .success();
+    assert_eq!(edges(), before);
+
     let output = idgraph()
         .args([
             "eval",
@@ -541,6 +557,20 @@ fn match_then_explain_febrl3() {
         .unwrap();
     let metrics: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(metrics["f1"].as_f64().unwrap() >= 0.998, "{metrics}");
+
+    // A stricter model keeps fewer links, and the links of the old one go.
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(&strict, "threshold = 0.999999\n").unwrap();
+    idgraph()
+        .args(["match", store, "--no-progress", "--config"])
+        .arg(&strict)
+        .assert()
+        .success();
+    let after = edges();
+    assert!(
+        after < before,
+        "{after} edges after a stricter model, {before} before"
+    );
 }
 
 #[test]
