@@ -322,7 +322,7 @@ pub enum Conflict {
         rule: String,
         /// The identifier kind of a `unique` or `over_limit` rule.
         kind: Option<IdentifierKind>,
-        /// Why it was held back.
+        /// The reason it was held back.
         reason: String,
     },
 }

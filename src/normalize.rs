@@ -155,7 +155,7 @@ impl Normalizer {
     ///
     /// Email rule names and the region are matched without regard to case. The region's phone
     /// metadata is looked up on the first phone number. In phonenumber 0.3.10 every region code
-    /// it parses has metadata; should a later version lack one, each phone number read with
+    /// it parses has metadata. Should a later version lack one, each phone number read with
     /// that region is invalid, with a message naming the setting.
     ///
     /// # Errors
@@ -480,7 +480,7 @@ impl DefaultRegion {
     }
 }
 
-/// The error message for a `default_region` that is not a region phonenumber has metadata for.
+/// Returns the error message for a `default_region` that phonenumber has no metadata for.
 fn invalid_region(name: &str) -> String {
     format!(
         "invalid default_region {name:?}: expected a region code that phonenumber has metadata \

@@ -613,7 +613,7 @@ fn ingest_with_match_equals_ingest_then_match() {
 
     let exported = export(&one_run);
     assert_eq!(exported, export(&two_runs));
-    // Matching merged records, so some entity holds more than one record.
+    // Matching merged records, so some entity contains more than one record.
     let entities: std::collections::HashSet<&str> = exported
         .lines()
         .skip(1)
@@ -670,7 +670,7 @@ fn match_on_few_records_trains_nothing() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("too few to train a model"));
-    // No model was saved, so explain still asks for a match run.
+    // No model was saved, so explain still requests a match run.
     idgraph()
         .args(["query", store])
         .arg("explain record people 1 and record people 2")

@@ -241,7 +241,7 @@ pub struct MatchReport {
     pub scored_pairs: usize,
 }
 
-/// Fewest candidate pairs that expectation-maximisation trains on. With fewer, the
+/// Minimum number of candidate pairs that expectation-maximisation trains on. With fewer, the
 /// estimates rest on a handful of pairs and a saved model would mislead later runs.
 const MIN_TRAINING_PAIRS: usize = 20;
 

@@ -1122,7 +1122,7 @@ fn why(store: &Store, id: EntityId) -> Result<QueryOutput> {
     })
 }
 
-/// Returns what set an entity's tier, `cutoff` or `conflict`, and a sentence that tells how.
+/// Returns what set an entity's tier, `cutoff` or `conflict`, and a sentence that explains it.
 fn tier_explanation(store: &Store, entity: &Entity) -> (&'static str, String) {
     let cutoffs = store.config().tiers;
     let score = entity.score;

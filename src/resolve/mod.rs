@@ -328,7 +328,7 @@ pub const OPERATOR_SOURCE: &str = "operator";
 
 impl crate::store::Store {
     /// Links records `a` and `b` by hand: resolution puts them in one entity whatever the
-    /// automatic evidence says, unless an operator also unlinked records on both sides. The
+    /// automatic evidence, unless an operator also unlinked records on both sides. The
     /// link replaces an earlier unlink of the same two records and goes to the audit log.
     ///
     /// # Errors
@@ -359,7 +359,7 @@ impl crate::store::Store {
 
     /// Returns how entity `id` would split if an operator unlinked the two records of its
     /// weakest link: the records of each resulting part, the part with the oldest record
-    /// first. One part means the entity holds together without that link. Nothing is stored.
+    /// first. One part means the entity stays whole without that link. Nothing is stored.
     ///
     /// # Errors
     ///
@@ -441,7 +441,7 @@ pub struct Hub {
     pub hub_degree: u32,
 }
 
-/// How an entity would split at its weakest link.
+/// The plan of a split of an entity at its weakest link.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SplitPlan {
     /// The entity.

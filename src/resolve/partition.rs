@@ -15,8 +15,8 @@
 //!    records each, and that are weaker than the links inside both parts, are held back too.
 //!    Equally weak bridges are all held, so a record that matches two groups equally well
 //!    stays on its own.
-//! 5. Ids: each group keeps the lowest entity id of its records that no group before it
-//!    took, groups taken in the order of their oldest record; other groups get new ids.
+//! 5. Ids: groups go in the order of their oldest record. Each keeps the lowest entity id of
+//!    its records that no group before it took, and a group without one gets a new id.
 //!
 //! Every step depends on the evidence and on sources and keys, never on arrival order, so
 //! the same records give the same groups whichever order they came in.
@@ -214,8 +214,8 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
                 (edge.to, tag, edge.weight, edge.last_seen)
             })
             .collect();
-        // The record's own observations date it; match and operator edges carry the time of
-        // the run that added them, which is no observation of the person.
+        // The record's own observations date it. Match and operator edges carry the time of
+        // the run that added them, so they are left out.
         let newest: Timestamp = edges
             .iter()
             .filter(|edge| edge.1 == EdgeTag::Identifier)
@@ -923,8 +923,8 @@ struct Cut {
     reason: &'static str,
 }
 
-/// Returns, per connected group of `links` that holds one of `starts`, its weak points as
-/// cuts:
+/// Returns, per connected group of `links` that contains one of `starts`, its weak points
+/// as cuts:
 /// - a link whose removal leaves two parts of at least two records each, weaker than every
 ///   link inside either part;
 /// - a record whose removal leaves several parts of at least two records, with its links into
@@ -1077,6 +1077,7 @@ fn record_cut(
     if parts.len() < 2 {
         return None;
     }
+
     let strongest = parts.iter().map(|(best, _)| *best).fold(0.0, f32::max);
     let tied = parts.iter().filter(|(best, _)| *best >= strongest).count() > 1;
     let mut held: Vec<usize> = Vec::new();
@@ -1089,6 +1090,7 @@ fn record_cut(
     }
     held.sort_unstable();
     held.dedup();
+
     let reason = if tied {
         "the record matches two groups of records equally well; held for review"
     } else {
