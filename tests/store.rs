@@ -397,7 +397,17 @@ fn lone_record_entity_matches_full_resolution() {
         link_threshold: 0.55,
         ..idgraph::Config::default()
     };
-    let store = Store::open_with(dir.path(), Some(config)).unwrap();
+    // sled's flusher thread lets go of the lock a moment after the handle is dropped.
+    let mut attempts = 0;
+    let store = loop {
+        match Store::open_with(dir.path(), Some(config.clone())) {
+            Err(idgraph::Error::Locked { .. }) if attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => break result.unwrap(),
+        }
+    };
     let after = snapshot(&store).1;
     assert_eq!(after, before);
     assert_eq!(after.len(), 2);
