@@ -13,9 +13,9 @@ pub use mapping::{Format, Mapping};
 
 use crate::error::{Error, Result};
 use crate::model::{IdentifierKind, Timestamp};
-use crate::normalize::Normalized;
+use crate::normalize::{Normalized, Normalizer};
 use crate::resolve::{PreparedIdentifier, PreparedRecord, UpsertOutcome, upsert_record};
-use crate::store::{SourceInfo, Store, Writer};
+use crate::store::{SourceInfo, Store};
 
 /// A record as a caller supplies it, with raw identifier values.
 ///
@@ -92,6 +92,15 @@ pub struct IngestReport {
 pub const MAX_REPORT_MESSAGES: usize = 20;
 
 impl IngestReport {
+    /// Adds the dropped values and messages of one row's `dropped` report.
+    fn absorb(&mut self, dropped: IngestReport) {
+        self.placeholders += dropped.placeholders;
+        self.invalid_values += dropped.invalid_values;
+        for message in dropped.messages {
+            self.note(message);
+        }
+    }
+
     fn note(&mut self, message: String) {
         if self.messages.len() < MAX_REPORT_MESSAGES {
             self.messages.push(message);
@@ -149,7 +158,7 @@ impl Store {
         let mut writer = self.writer();
         for record in records {
             report.rows += 1;
-            let prepared = prepare(&writer, record, &mut report)?;
+            let prepared = prepare(writer.store().normalizer()?, record, &mut report)?;
             count(&mut report, upsert_record(&mut writer, prepared, now)?);
         }
         writer.commit()?;
@@ -174,65 +183,158 @@ pub fn ingest_file(
     options: &IngestOptions,
 ) -> Result<IngestReport> {
     mapping.validate()?;
-    let mut rows = reader::open(path, mapping)?;
+    let rows = reader::open(path, mapping)?;
     let progress = progress_bar(options.progress, rows.len_bytes());
     let now = now();
+    let normalizer = store.normalizer()?.clone();
     let mut report = IngestReport::default();
+    let outcome = std::thread::scope(|scope| {
+        // Reading and normalizing run on a second thread, ahead of the upserts and commits.
+        let (sender, receiver) = std::sync::mpsc::sync_channel(READ_AHEAD_CHUNKS);
+        scope.spawn(move || read_and_prepare(rows, &normalizer, sender));
+        upsert_rows(
+            store,
+            path,
+            mapping,
+            options,
+            now,
+            receiver,
+            &progress,
+            &mut report,
+        )
+    });
+    store.flush()?;
+    progress.finish_and_clear();
+    tracing::debug!(path = %path.display(), rows = report.rows, inserted = report.inserted, "ingested file");
+    outcome.map(|()| report)
+}
+
+/// Rows the reading thread sends in one message, and messages it may send ahead.
+const READ_AHEAD_ROWS: usize = 256;
+const READ_AHEAD_CHUNKS: usize = 8;
+
+/// A row as the reading thread hands it over.
+enum ReadRow {
+    /// A row that was read, with its normalized record or the reason it is invalid, and the
+    /// values it dropped.
+    Read {
+        line: u64,
+        offset: u64,
+        prepared: Result<PreparedRecord>,
+        dropped: IngestReport,
+    },
+    /// A row that could not be read.
+    Unreadable(Error),
+}
+
+/// Reads and normalizes rows until the file ends or the receiving side hangs up.
+fn read_and_prepare(
+    mut rows: reader::Rows,
+    normalizer: &Normalizer,
+    sender: std::sync::mpsc::SyncSender<Vec<ReadRow>>,
+) {
+    let mut chunk = Vec::with_capacity(READ_AHEAD_ROWS);
+    loop {
+        let item = match rows.next_row() {
+            Ok(Some(row)) => {
+                let mut dropped = IngestReport::default();
+                let prepared = prepare(normalizer, row.record, &mut dropped);
+                ReadRow::Read {
+                    line: row.line,
+                    offset: row.offset,
+                    prepared,
+                    dropped,
+                }
+            }
+            Ok(None) => break,
+            Err(error) => ReadRow::Unreadable(error),
+        };
+        chunk.push(item);
+        if chunk.len() == READ_AHEAD_ROWS {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_AHEAD_ROWS));
+            if sender.send(full).is_err() {
+                return;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        // The receiving side may have stopped at an invalid row, so a failed send is expected.
+        let _ = sender.send(chunk);
+    }
+}
+
+/// Upserts the rows the reading thread sends, committing every `options.batch_size` rows.
+#[allow(clippy::too_many_arguments)]
+fn upsert_rows(
+    store: &mut Store,
+    path: &Path,
+    mapping: &Mapping,
+    options: &IngestOptions,
+    now: Timestamp,
+    receiver: std::sync::mpsc::Receiver<Vec<ReadRow>>,
+    progress: &indicatif::ProgressBar,
+    report: &mut IngestReport,
+) -> Result<()> {
     let mut writer = store.writer();
     writer.save_source(SourceInfo {
         name: mapping.source.clone(),
         key_column: Some(mapping.key.clone()),
     });
     let mut in_batch = 0;
-    let outcome = loop {
-        let row = match rows.next_row() {
-            Ok(Some(row)) => row,
-            Ok(None) => break Ok(()),
-            Err(error) => {
-                report.rows += 1;
-                match (options.on_error, &error) {
+    let outcome = 'rows: {
+        for item in receiver.iter().flatten() {
+            report.rows += 1;
+            let (line, prepared) = match item {
+                ReadRow::Read {
+                    line,
+                    offset,
+                    prepared,
+                    dropped,
+                } => {
+                    progress.set_position(offset);
+                    report.absorb(dropped);
+                    (line, prepared)
+                }
+                ReadRow::Unreadable(error) => match (options.on_error, &error) {
                     (OnError::Skip, Error::InvalidRow { .. }) => {
                         report.skipped += 1;
                         tracing::warn!(%error, "skipped row");
                         report.note(error.to_string());
                         continue;
                     }
-                    _ => break Err(error),
+                    _ => break 'rows Err(error),
+                },
+            };
+            let prepared = match prepared {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    let error = Error::InvalidRow {
+                        path: path.to_path_buf(),
+                        line,
+                        message: error.to_string(),
+                    };
+                    if options.on_error == OnError::Skip {
+                        report.skipped += 1;
+                        report.note(error.to_string());
+                        continue;
+                    }
+                    break 'rows Err(error);
                 }
+            };
+            count(report, upsert_record(&mut writer, prepared, now)?);
+            in_batch += 1;
+            if in_batch >= options.batch_size.max(1) {
+                writer.commit()?;
+                writer = store.writer();
+                in_batch = 0;
             }
-        };
-        report.rows += 1;
-        progress.set_position(row.offset);
-        let line = row.line;
-        let prepared = match prepare(&writer, row.record, &mut report) {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                let error = Error::InvalidRow {
-                    path: path.to_path_buf(),
-                    line,
-                    message: error.to_string(),
-                };
-                if options.on_error == OnError::Skip {
-                    report.skipped += 1;
-                    report.note(error.to_string());
-                    continue;
-                }
-                break Err(error);
-            }
-        };
-        count(&mut report, upsert_record(&mut writer, prepared, now)?);
-        in_batch += 1;
-        if in_batch >= options.batch_size.max(1) {
-            writer.commit()?;
-            writer = store.writer();
-            in_batch = 0;
         }
+        Ok(())
     };
+    // Hang up first, so that a reading thread still sending stops.
+    drop(receiver);
     writer.commit()?;
-    store.flush()?;
-    progress.finish_and_clear();
-    tracing::debug!(path = %path.display(), rows = report.rows, inserted = report.inserted, "ingested file");
-    outcome.map(|()| report)
+    outcome
 }
 
 fn count(report: &mut IngestReport, outcome: UpsertOutcome) {
@@ -244,7 +346,7 @@ fn count(report: &mut IngestReport, outcome: UpsertOutcome) {
 
 /// Normalizes a record's identifiers and attributes.
 fn prepare(
-    writer: &Writer<'_>,
+    normalizer: &Normalizer,
     record: RecordInput,
     report: &mut IngestReport,
 ) -> Result<PreparedRecord> {
@@ -263,7 +365,6 @@ fn prepare(
         ));
     }
 
-    let normalizer = writer.store().normalizer()?;
     let mut identifiers = Vec::with_capacity(record.identifiers.len());
     for (kind, raw) in &record.identifiers {
         let kind = IdentifierKind::new(kind).ok_or_else(|| {
