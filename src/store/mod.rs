@@ -19,7 +19,7 @@ use crate::normalize::{Normalized, Normalizer};
 pub use writer::Writer;
 
 /// Version of the on-disk layout that this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Counters kept in the meta table and updated by every commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -486,8 +486,8 @@ mod tests {
 
     #[test]
     fn older_format_versions_are_rejected() {
-        // Version 1 stores have no audit log.
-        for old in [1u32] {
+        // Version 2 records have no past identifiers, and version 1 stores have no audit log.
+        for old in [1u32, 2] {
             let dir = tempfile::tempdir().unwrap();
             {
                 let store = Store::open(dir.path()).unwrap();
