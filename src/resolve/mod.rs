@@ -546,6 +546,21 @@ pub struct SplitPlan {
     pub confidence: f32,
     /// The records of each part after the split, the part with the oldest record first.
     pub parts: Vec<Vec<NodeId>>,
+    /// The records that the split puts into an entity together with records of other
+    /// entities, in node id order. Resolution can do this when a link from a part to another
+    /// entity was held back only because of the rest of the entity.
+    pub moved: Vec<MovedRecord>,
+}
+
+/// A record that a split puts into an entity together with records of other entities.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MovedRecord {
+    /// The record.
+    pub record: NodeId,
+    /// The entity it belongs to after the split.
+    pub entity: EntityId,
+    /// The entities, as they were before the split, whose records it joins, sorted.
+    pub joined: Vec<EntityId>,
 }
 
 /// Adds a manual link or unlink between records `a` and `b` to the batch, replacing any
@@ -635,6 +650,18 @@ fn plan_split(writer: &mut Writer<'_>, id: EntityId) -> Result<SplitPlan> {
         };
         parts.entry(found.entity).or_default().push(record);
     }
+    let mut moved = Vec::new();
+    for (&part_entity, part) in &parts {
+        let joined = joined_entities(writer, part_entity, &entity.members)?;
+        if !joined.is_empty() {
+            moved.extend(part.iter().map(|&record| MovedRecord {
+                record,
+                entity: part_entity,
+                joined: joined.clone(),
+            }));
+        }
+    }
+    moved.sort_by_key(|moved| moved.record);
     let mut parts: Vec<Vec<NodeId>> = parts.into_values().collect();
     parts.sort_by_key(|part| part[0]);
     Ok(SplitPlan {
@@ -642,7 +669,36 @@ fn plan_split(writer: &mut Writer<'_>, id: EntityId) -> Result<SplitPlan> {
         unlink: (a, b),
         confidence: entity.factors.weakest_link,
         parts,
+        moved,
     })
+}
+
+/// Returns the committed entities of the records that entity `id` of the batch contains
+/// outside `members`, sorted.
+fn joined_entities(
+    writer: &Writer<'_>,
+    id: EntityId,
+    members: &RoaringBitmap,
+) -> Result<Vec<EntityId>> {
+    let Some(entity) = writer.entity(id)? else {
+        return Ok(Vec::new());
+    };
+    let mut outside = entity.members - members;
+    let mut joined = Vec::new();
+    // The stored members of each joined entity leave the search together, so that a large
+    // joined entity costs one read and not one per member.
+    while let Some(node) = outside.min() {
+        outside.remove(node);
+        let Some(crate::model::Node::Record(record)) = writer.store().node(node)? else {
+            continue;
+        };
+        if let Some(previous) = writer.store().entity(record.entity)? {
+            outside -= &previous.members;
+        }
+        joined.push(record.entity);
+    }
+    joined.sort_unstable();
+    Ok(joined)
 }
 
 #[cfg(test)]
