@@ -27,7 +27,7 @@ pub use model::{
     AuditAction, AuditEvent, Conflict, Edge, Entity, EntityId, IdentifierKind, Node, NodeId,
     ScoreFactors, Severity, Tier,
 };
-pub use resolve::{Hub, SplitPlan};
+pub use resolve::{Hub, MovedRecord, SplitPlan};
 pub use store::Store;
 
 /// The README's code examples, compiled and run as doctests.

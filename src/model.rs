@@ -100,6 +100,10 @@ pub struct RecordNode {
     pub first_entity: EntityId,
     /// Evidence edges the record takes part in, sorted by the other node's id.
     pub edges: Vec<Edge>,
+    /// Sightings of identifiers that some version of the record carried and the current
+    /// version does not, sorted by kind and value. They link nothing. An identifier that
+    /// comes back starts its edge from them.
+    pub past_identifiers: Vec<PastIdentifier>,
 }
 
 impl RecordNode {
@@ -110,6 +114,25 @@ impl RecordNode {
             .find(|(attribute, _)| attribute == name)
             .map(|(_, value)| value.as_str())
     }
+}
+
+/// The sightings of an identifier that a record's current version does not carry.
+///
+/// The fields mean what they mean on an identifier [`Edge`]: the versions of the record that
+/// carried the identifier, counted and bounded in time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PastIdentifier {
+    /// The identifier's kind.
+    pub kind: IdentifierKind,
+    /// The normalized value. There may be no identifier node for it, when only an older
+    /// version that arrived late carried it.
+    pub value: String,
+    /// Timestamp of the earliest version that carried it.
+    pub first_seen: Timestamp,
+    /// Timestamp of the latest version that carried it.
+    pub last_seen: Timestamp,
+    /// Number of versions that carried it.
+    pub count: u32,
 }
 
 /// Maximum number of raw spellings kept per identifier.
@@ -193,11 +216,14 @@ pub struct Edge {
     pub weight: f32,
     /// The source that asserted the edge.
     pub source: String,
-    /// When the edge was first observed.
+    /// When the edge was first observed. For an identifier edge, the timestamp of the
+    /// earliest version of the record that carried the identifier.
     pub first_seen: Timestamp,
-    /// When the edge was last observed.
+    /// When the edge was last observed. For an identifier edge, the timestamp of the latest
+    /// version of the record that carried the identifier.
     pub last_seen: Timestamp,
-    /// How many times the edge was observed.
+    /// How many times the edge was observed. For an identifier edge, the number of versions
+    /// of the record that carried the identifier, including those before a version dropped it.
     pub count: u32,
 }
 

@@ -353,43 +353,74 @@ fn agent_address_is_hub_not_giant_entity() {
     assert_eq!(store.counters().entities, 2 * companies + 1);
 }
 
-/// A record as the event test compares it: key, entity, attributes and edges.
-type RecordView = (String, u32, Vec<(String, String)>, Vec<String>);
+/// A record as the event test compares it: key, entity, attributes, identifier edges and
+/// past identifiers.
+type RecordView = (String, u32, Vec<(String, String)>, Vec<String>, Vec<String>);
 
-/// Returns each record's entity, attributes and edges with their weights.
+/// Returns each record's entity, attributes, identifier edges with their weights and
+/// sightings, and past identifiers with their sightings. Identifiers are named by value,
+/// because node ids follow arrival order.
 fn record_view(store: &Store) -> Vec<RecordView> {
     let mut view = Vec::new();
     for item in store.records() {
         let (_, record) = item.unwrap();
-        // TODO: sighting counts and first-seen times still depend on arrival order when an
-        // update drops an identifier and a later one adds it back, so they are left out.
         let edges = record
             .edges
             .iter()
-            .map(|edge| format!("{} {} {}", edge.to, edge.evidence, edge.weight))
+            .map(|edge| {
+                let Some(Node::Identifier(identifier)) = store.node(edge.to).unwrap() else {
+                    panic!("edge to node {} is not an identifier edge", edge.to);
+                };
+                format!(
+                    "{} {} {}, first {}, last {}, count {}",
+                    edge.evidence,
+                    identifier.value,
+                    edge.weight,
+                    edge.first_seen,
+                    edge.last_seen,
+                    edge.count
+                )
+            })
             .collect();
-        view.push((record.key, record.entity, record.attributes, edges));
+        let past = record
+            .past_identifiers
+            .iter()
+            .map(|past| {
+                format!(
+                    "{} {}, first {}, last {}, count {}",
+                    past.kind, past.value, past.first_seen, past.last_seen, past.count
+                )
+            })
+            .collect();
+        view.push((record.key, record.entity, record.attributes, edges, past));
     }
     view
 }
 
 #[test]
 fn late_events_give_same_graph() {
-    let event = |key: &str, at: i64, email: &str, city: &str| {
-        RecordInput::new("web", key)
-            .identifier("email", email)
+    let event = |key: &str, at: i64, email: Option<&str>, city: &str| {
+        let mut event = RecordInput::new("web", key)
             .attribute("city", city)
-            .timestamp(at)
+            .timestamp(at);
+        if let Some(email) = email {
+            event = event.identifier("email", email);
+        }
+        event
     };
     let base = [
-        event("s1", 100, "ann@x.example", "Leeds"),
-        event("s2", 100, "bob@x.example", "York"),
+        event("s1", 100, Some("ann@x.example"), "Leeds"),
+        event("s2", 100, Some("bob@x.example"), "York"),
     ];
+    // s1 drops its email at 200 and carries it again from 300. s2 carries carl's email only
+    // at 250, a version that is stale in some orders and current in others.
     let updates = [
-        event("s1", 200, "ann@x.example", "Hull"),
-        event("s2", 300, "ann@x.example", "Hull"),
-        event("s1", 400, "ann@x.example", "Bath"),
-        event("s2", 500, "bob@x.example", "York"),
+        event("s1", 200, None, "Hull"),
+        event("s2", 300, Some("ann@x.example"), "Hull"),
+        event("s1", 400, Some("ann@x.example"), "Bath"),
+        event("s2", 500, Some("bob@x.example"), "York"),
+        event("s1", 300, Some("ann@x.example"), "Hull"),
+        event("s2", 250, Some("carl@x.example"), "York"),
     ];
     let build = |order: &[usize]| {
         let dir = tempfile::tempdir().unwrap();
@@ -401,12 +432,36 @@ fn late_events_give_same_graph() {
         let view = record_view(&store);
         (dir, view)
     };
-    let (_in_order, expected) = build(&[0, 1, 2, 3]);
-    for order in [[3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]] {
+    let (_in_order, expected) = build(&[0, 1, 2, 3, 4, 5]);
+    let orders = [
+        [5, 4, 3, 2, 1, 0],
+        [1, 3, 0, 2, 5, 4],
+        [2, 0, 3, 1, 4, 5],
+        [0, 4, 2, 5, 1, 3],
+        [5, 1, 0, 4, 3, 2],
+    ];
+    for order in orders {
         let (_dir, view) = build(&order);
         assert_eq!(view, expected, "events in order {order:?}");
     }
     // The newest event wins: s1 is in Bath, s2 back on its own email.
     assert_eq!(expected[0].2, vec![("city".to_owned(), "Bath".to_owned())]);
     assert_ne!(expected[0].1, expected[1].1);
+    // s1 carried ann's email at 100, 300 and 400, but not at 200.
+    assert_eq!(
+        expected[0].3,
+        vec!["has email ann@x.example 0.9, first 100, last 400, count 3"]
+    );
+    assert!(expected[0].4.is_empty());
+    assert_eq!(
+        expected[1].3,
+        vec!["has email bob@x.example 0.9, first 100, last 500, count 2"]
+    );
+    assert_eq!(
+        expected[1].4,
+        vec![
+            "email ann@x.example, first 300, last 300, count 1",
+            "email carl@x.example, first 250, last 250, count 1",
+        ]
+    );
 }

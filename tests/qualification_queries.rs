@@ -399,6 +399,10 @@ fn split_apply_separates_records() {
     );
     assert!(table.contains("applied"), "{table}");
     assert!(table.starts_with("split (1 rows)"), "{table}");
+    assert!(
+        !table.contains("moved"),
+        "no record joins another entity: {table}"
+    );
     assert_ne!(entity_of(&store, "ann-crm"), entity_of(&store, "ann-web"));
 
     let events = audit_events(&store, "audit");
@@ -416,6 +420,66 @@ fn split_apply_separates_records() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("single record"));
+}
+
+/// Ingests three records into a new store: `amy` and `rae` share an email, and `rae` and
+/// `ben` share a phone. `amy` and `ben` have different national ids, so resolution holds the
+/// phone link back and `rae` stays with `amy`, until a split separates them.
+fn phone_held_store(dir: &Path) -> PathBuf {
+    let csv = "key,name,email,phone,national_id\n\
+               amy,Amy Cole,amy@x.com,,111-22-3333\n\
+               rae,Amy Cole,amy@x.com,+14155550199,\n\
+               ben,Ben Cole,,+14155550199,444-55-6666\n";
+    let input = dir.join("people.csv");
+    std::fs::write(&input, csv).unwrap();
+    let store = dir.join("store");
+    idgraph()
+        .args(["ingest", store.to_str().unwrap(), input.to_str().unwrap()])
+        .args(["--source", "crm", "--key", "key", "--no-progress"])
+        .args(["--id", "email=email", "--id", "phone=phone"])
+        .args(["--id", "national_id=national_id"])
+        .assert()
+        .success();
+    store
+}
+
+#[test]
+fn split_lists_record_joining_other_entity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = phone_held_store(dir.path());
+    let amy = entity_of(&store, "amy");
+    let ben = entity_of(&store, "ben");
+    assert_eq!(entity_of(&store, "rae"), amy);
+    assert_ne!(ben, amy);
+
+    let preview = query_json(&store, &format!("split entity {amy}"));
+    let moved = preview["moved"].as_array().unwrap();
+    assert_eq!(moved.len(), 1, "{preview}");
+    assert_eq!(moved[0]["record"], "record crm/rae");
+    assert_eq!(moved[0]["entity"].as_u64(), Some(ben));
+    assert_eq!(moved[0]["joined"], serde_json::json!([ben]));
+    assert_eq!(entity_of(&store, "rae"), amy, "a preview stores nothing");
+
+    let table = query_table(
+        &store,
+        &format!("split entity {amy} apply because \"two people\""),
+    );
+    let moved = table
+        .split_once("moved (1 rows)")
+        .unwrap_or_else(|| panic!("no moved table: {table}"))
+        .1;
+    let row = moved
+        .lines()
+        .find(|line| line.contains("record crm/rae"))
+        .unwrap_or_else(|| panic!("rae is not listed as moved: {table}"));
+    let cells: Vec<&str> = row.split('┆').map(|cell| cell.trim()).collect();
+    assert_eq!(cells[1], ben.to_string(), "{table}");
+    assert_eq!(
+        cells[2].trim_end_matches('│').trim(),
+        format!("entity {ben}")
+    );
+    assert_eq!(entity_of(&store, "rae"), ben);
+    assert_eq!(entity_of(&store, "amy"), amy);
 }
 
 #[test]

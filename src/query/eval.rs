@@ -1220,18 +1220,45 @@ fn split_output(store: &Store, plan: &SplitPlan, apply: Option<&str>) -> Result<
         }
         parts_json.push(Value::Array(part_json));
     }
+
+    // Records that go into an entity together with records of other entities.
+    let mut moved = Table::new("moved", &["record", "entity", "joins records of"]);
+    let mut moved_json = Vec::new();
+    for record in &plan.moved {
+        let described = describe(&load(store, record.record)?);
+        let joined: Vec<String> = record.joined.iter().map(ToString::to_string).collect();
+        let noun = if joined.len() == 1 {
+            "entity"
+        } else {
+            "entities"
+        };
+        moved.push(vec![
+            described.clone(),
+            record.entity.to_string(),
+            format!("{noun} {}", joined.join(", ")),
+        ]);
+        moved_json.push(json!({
+            "node": record.record,
+            "record": described,
+            "entity": record.entity,
+            "joined": record.joined,
+        }));
+    }
+
     let json = json!({
         "entity": plan.entity,
         "unlink": {"records": [a, b], "described": unlink, "confidence": plan.confidence},
         "parts": parts_json,
+        "moved": moved_json,
         "applied": apply.is_some(),
         "reason": apply,
         "status": status,
     });
-    Ok(QueryOutput {
-        tables: vec![summary, parts],
-        json,
-    })
+    let mut tables = vec![summary, parts];
+    if !moved.rows.is_empty() {
+        tables.push(moved);
+    }
+    Ok(QueryOutput { tables, json })
 }
 
 #[cfg(test)]

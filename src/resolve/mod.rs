@@ -9,13 +9,14 @@
 pub(crate) mod partition;
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use roaring::RoaringBitmap;
 
 use crate::error::Result;
 use crate::model::{
     Edge, EntityId, Evidence, IdentifierKind, IdentifierNode, MAX_RAW_SPELLINGS, NodeId,
-    RecordNode, Timestamp,
+    PastIdentifier, RecordNode, Timestamp,
 };
 use crate::store::Writer;
 
@@ -56,6 +57,12 @@ pub enum UpsertOutcome {
 
 /// Inserts or replaces one record and resolves its entity. `observed_at` stamps edges when
 /// the record has no timestamp of its own.
+///
+/// Each upsert is one version of the record. The version with the newest timestamp gives the
+/// record's attributes and identifiers, and of two versions with the same timestamp the one
+/// that arrived last does. Every version, older ones that arrive late included, counts as one
+/// sighting of each identifier it carries, so that an identifier's `first_seen`, `last_seen`
+/// and `count` do not depend on the order in which timestamped versions arrive.
 pub(crate) fn upsert_record(
     writer: &mut Writer<'_>,
     prepared: PreparedRecord,
@@ -79,46 +86,72 @@ pub(crate) fn upsert_record(
                 entity: EntityId::MAX,
                 first_entity: EntityId::MAX,
                 edges: Vec::new(),
+                past_identifiers: Vec::new(),
             };
             (writer.insert_record(record)?, UpsertOutcome::Inserted)
         }
     };
     // Identifier edges are rebuilt from the new input; other edges (matches found by the
     // probabilistic matcher) stay.
-    let (old_edges, kept_edges) = {
+    let (old_edges, kept_edges, mut past_identifiers) = {
         let record = writer.record_mut(record_id)?;
         let (identifier_edges, other_edges): (Vec<Edge>, Vec<Edge>) =
             std::mem::take(&mut record.edges)
                 .into_iter()
                 .partition(|edge| matches!(edge.evidence, Evidence::HasIdentifier(_)));
-        (identifier_edges, other_edges)
+        let past_identifiers = std::mem::take(&mut record.past_identifiers);
+        (identifier_edges, other_edges, past_identifiers)
     };
 
-    // Attach the record to each distinct identifier, creating identifiers on first sight.
+    // Attach the record to each distinct identifier, creating identifiers on first sight. An
+    // identifier's edge continues the sightings of its old edge, or of its past sightings
+    // when an earlier version dropped it.
     let mut new_edges: BTreeMap<NodeId, Edge> = BTreeMap::new();
     for identifier in &prepared.identifiers {
         let identifier_id = attach_identifier(writer, identifier, record_id)?;
         let config = writer.store().config();
         let weight = config.identifier_weight(identifier.kind.as_str(), &identifier.value);
-        let previous = old_edges.iter().find(|edge| edge.to == identifier_id);
-        let edge = new_edges.entry(identifier_id).or_insert_with(|| Edge {
-            to: identifier_id,
-            evidence: Evidence::HasIdentifier(identifier.kind.clone()),
-            weight,
-            source: prepared.source.clone(),
-            first_seen: previous.map_or(seen_at, |edge| edge.first_seen.min(seen_at)),
-            last_seen: previous.map_or(seen_at, |edge| edge.last_seen.max(seen_at)),
-            count: previous.map_or(1, |edge| edge.count.saturating_add(1)),
-        });
+        let edge = match new_edges.entry(identifier_id) {
+            Entry::Occupied(edge) => edge.into_mut(),
+            Entry::Vacant(slot) => {
+                let previous = match old_edges.iter().find(|edge| edge.to == identifier_id) {
+                    Some(edge) => Some((edge.first_seen, edge.last_seen, edge.count)),
+                    None => take_past(&mut past_identifiers, &identifier.kind, &identifier.value)
+                        .map(|past| (past.first_seen, past.last_seen, past.count)),
+                };
+                let (first_seen, last_seen, count) = match previous {
+                    Some(previous) => add_sighting(previous, seen_at),
+                    None => (seen_at, seen_at, 1),
+                };
+                slot.insert(Edge {
+                    to: identifier_id,
+                    evidence: Evidence::HasIdentifier(identifier.kind.clone()),
+                    weight,
+                    source: prepared.source.clone(),
+                    first_seen,
+                    last_seen,
+                    count,
+                })
+            }
+        };
         edge.weight = weight;
     }
 
-    // Detach the identifiers the record no longer carries.
+    // Detach the identifiers the record no longer carries, keeping their sightings.
     for edge in &old_edges {
         if !new_edges.contains_key(&edge.to) {
-            writer.identifier_mut(edge.to)?.records.remove(record_id);
+            let identifier = writer.identifier_mut(edge.to)?;
+            identifier.records.remove(record_id);
+            past_identifiers.push(PastIdentifier {
+                kind: identifier.kind.clone(),
+                value: identifier.value.clone(),
+                first_seen: edge.first_seen,
+                last_seen: edge.last_seen,
+                count: edge.count,
+            });
         }
     }
+    past_identifiers.sort_by(|a, b| (&a.kind, &a.value).cmp(&(&b.kind, &b.value)));
     let counters = writer.counters_mut();
     counters.edges = counters.edges + new_edges.len() as u64 - old_edges.len() as u64;
 
@@ -137,40 +170,101 @@ pub(crate) fn upsert_record(
     record.timestamp = prepared.timestamp;
     record.edges = new_edges.into_values().chain(kept_edges).collect();
     record.edges.sort_by_key(|edge| edge.to);
+    record.past_identifiers = past_identifiers;
     Ok(outcome)
 }
 
 /// Returns whether `prepared` is an observation older than the stored record's, which
-/// arrived late: the newer observation stays.
+/// arrived late: the newer observation stays. An observation with the same timestamp is not
+/// stale, so it replaces the stored one.
 fn is_stale(writer: &mut Writer<'_>, id: NodeId, prepared: &PreparedRecord) -> Result<bool> {
     let stored = writer.record_mut(id)?.timestamp;
     Ok(matches!((stored, prepared.timestamp), (Some(stored), Some(new)) if new < stored))
 }
 
 /// Takes a late, older observation of record `id`: the record keeps its newer attributes
-/// and identifiers, and each identifier both observations share counts one more sighting,
-/// first seen no later than `seen_at`. Events give the same record whatever their order.
+/// and identifiers, and each identifier the observation carries counts one more sighting,
+/// first seen no later than `seen_at`. The sighting goes to the record's edge when the
+/// current version carries the identifier too, and to its past identifiers otherwise. A past
+/// identifier links nothing, so the observation creates no node and changes no entity.
 fn absorb_stale(
     writer: &mut Writer<'_>,
     id: NodeId,
     prepared: &PreparedRecord,
     seen_at: Timestamp,
 ) -> Result<UpsertOutcome> {
-    let mut identifier_ids = Vec::new();
-    for identifier in &prepared.identifiers {
-        if let Some(found) = writer.find_identifier(&identifier.kind, &identifier.value)? {
-            identifier_ids.push(found);
-        }
+    // A value given twice in one observation is one sighting.
+    let mut carried: Vec<(&IdentifierKind, &str)> = prepared
+        .identifiers
+        .iter()
+        .map(|identifier| (&identifier.kind, identifier.value.as_str()))
+        .collect();
+    carried.sort_unstable();
+    carried.dedup();
+    let mut found = Vec::with_capacity(carried.len());
+    for &(kind, value) in &carried {
+        found.push(writer.find_identifier(kind, value)?);
     }
+
     let record = writer.record_mut(id)?;
-    for edge in &mut record.edges {
-        if identifier_ids.contains(&edge.to) && matches!(edge.evidence, Evidence::HasIdentifier(_))
-        {
-            edge.first_seen = edge.first_seen.min(seen_at);
-            edge.count = edge.count.saturating_add(1);
+    for (&(kind, value), identifier_id) in carried.iter().zip(found) {
+        let edge = identifier_id.and_then(|to| {
+            record
+                .edges
+                .iter_mut()
+                .find(|edge| edge.to == to && matches!(edge.evidence, Evidence::HasIdentifier(_)))
+        });
+        if let Some(edge) = edge {
+            (edge.first_seen, edge.last_seen, edge.count) =
+                add_sighting((edge.first_seen, edge.last_seen, edge.count), seen_at);
+            continue;
+        }
+        let past = &mut record.past_identifiers;
+        match past.binary_search_by(|past| (&past.kind, past.value.as_str()).cmp(&(kind, value))) {
+            Ok(at) => {
+                let past = &mut past[at];
+                (past.first_seen, past.last_seen, past.count) =
+                    add_sighting((past.first_seen, past.last_seen, past.count), seen_at);
+            }
+            Err(at) => past.insert(
+                at,
+                PastIdentifier {
+                    kind: kind.clone(),
+                    value: value.to_owned(),
+                    first_seen: seen_at,
+                    last_seen: seen_at,
+                    count: 1,
+                },
+            ),
         }
     }
     Ok(UpsertOutcome::Updated)
+}
+
+/// Returns sighting figures (first seen, last seen, count) with one more sighting at
+/// `seen_at`.
+fn add_sighting(
+    (first_seen, last_seen, count): (Timestamp, Timestamp, u32),
+    seen_at: Timestamp,
+) -> (Timestamp, Timestamp, u32) {
+    (
+        first_seen.min(seen_at),
+        last_seen.max(seen_at),
+        count.saturating_add(1),
+    )
+}
+
+/// Removes and returns the past sightings of identifier `value` of `kind` from `past`, which
+/// is sorted by kind and value.
+fn take_past(
+    past: &mut Vec<PastIdentifier>,
+    kind: &IdentifierKind,
+    value: &str,
+) -> Option<PastIdentifier> {
+    let at = past
+        .binary_search_by(|past| (&past.kind, past.value.as_str()).cmp(&(kind, value)))
+        .ok()?;
+    Some(past.remove(at))
 }
 
 /// Finds or creates the identifier node and adds `record_id` to its records.
@@ -452,6 +546,21 @@ pub struct SplitPlan {
     pub confidence: f32,
     /// The records of each part after the split, the part with the oldest record first.
     pub parts: Vec<Vec<NodeId>>,
+    /// The records that the split puts into an entity together with records of other
+    /// entities, in node id order. Resolution can do this when a link from a part to another
+    /// entity was held back only because of the rest of the entity.
+    pub moved: Vec<MovedRecord>,
+}
+
+/// A record that a split puts into an entity together with records of other entities.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MovedRecord {
+    /// The record.
+    pub record: NodeId,
+    /// The entity it belongs to after the split.
+    pub entity: EntityId,
+    /// The entities, as they were before the split, whose records it joins, sorted.
+    pub joined: Vec<EntityId>,
 }
 
 /// Adds a manual link or unlink between records `a` and `b` to the batch, replacing any
@@ -541,6 +650,18 @@ fn plan_split(writer: &mut Writer<'_>, id: EntityId) -> Result<SplitPlan> {
         };
         parts.entry(found.entity).or_default().push(record);
     }
+    let mut moved = Vec::new();
+    for (&part_entity, part) in &parts {
+        let joined = joined_entities(writer, part_entity, &entity.members)?;
+        if !joined.is_empty() {
+            moved.extend(part.iter().map(|&record| MovedRecord {
+                record,
+                entity: part_entity,
+                joined: joined.clone(),
+            }));
+        }
+    }
+    moved.sort_by_key(|moved| moved.record);
     let mut parts: Vec<Vec<NodeId>> = parts.into_values().collect();
     parts.sort_by_key(|part| part[0]);
     Ok(SplitPlan {
@@ -548,5 +669,164 @@ fn plan_split(writer: &mut Writer<'_>, id: EntityId) -> Result<SplitPlan> {
         unlink: (a, b),
         confidence: entity.factors.weakest_link,
         parts,
+        moved,
     })
+}
+
+/// Returns the committed entities of the records that entity `id` of the batch contains
+/// outside `members`, sorted.
+fn joined_entities(
+    writer: &Writer<'_>,
+    id: EntityId,
+    members: &RoaringBitmap,
+) -> Result<Vec<EntityId>> {
+    let Some(entity) = writer.entity(id)? else {
+        return Ok(Vec::new());
+    };
+    let mut outside = entity.members - members;
+    let mut joined = Vec::new();
+    // The stored members of each joined entity leave the search together, so that a large
+    // joined entity costs one read and not one per member.
+    while let Some(node) = outside.min() {
+        outside.remove(node);
+        let Some(crate::model::Node::Record(record)) = writer.store().node(node)? else {
+            continue;
+        };
+        if let Some(previous) = writer.store().entity(record.entity)? {
+            outside -= &previous.members;
+        }
+        joined.push(record.entity);
+    }
+    joined.sort_unstable();
+    Ok(joined)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+    use crate::ingest::RecordInput;
+    use crate::model::{Edge, IdentifierKind, Node, PastIdentifier, RecordNode};
+
+    /// Returns a version of web record `s1` at time `at` with the given emails.
+    fn version(at: i64, emails: &[&str]) -> RecordInput {
+        let mut record = RecordInput::new("web", "s1").timestamp(at);
+        for email in emails {
+            record = record.identifier("email", *email);
+        }
+        record
+    }
+
+    fn stored(store: &Store, key: &str) -> RecordNode {
+        let id = store.find_record("web", key).unwrap().unwrap();
+        let Some(Node::Record(record)) = store.node(id).unwrap() else {
+            panic!("record {key} is not stored");
+        };
+        record
+    }
+
+    fn email_edge(store: &Store, record: &RecordNode, email: &str) -> Edge {
+        let kind = IdentifierKind::new("email").unwrap();
+        let id = store.find_identifier(&kind, email).unwrap().unwrap();
+        let edge = record.edges.iter().find(|edge| edge.to == id);
+        edge.unwrap_or_else(|| panic!("no edge to {email}")).clone()
+    }
+
+    fn past_email(value: &str, first_seen: i64, last_seen: i64, count: u32) -> PastIdentifier {
+        PastIdentifier {
+            kind: IdentifierKind::new("email").unwrap(),
+            value: value.to_owned(),
+            first_seen,
+            last_seen,
+            count,
+        }
+    }
+
+    #[test]
+    fn dropped_identifier_keeps_sightings() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.upsert([version(100, &["ann@x.example"])]).unwrap();
+        store.upsert([version(200, &[])]).unwrap();
+
+        let record = stored(&store, "s1");
+        assert!(record.edges.is_empty(), "{:?}", record.edges);
+        let expected = vec![past_email("ann@x.example", 100, 100, 1)];
+        assert_eq!(record.past_identifiers, expected);
+
+        store.upsert([version(300, &["ann@x.example"])]).unwrap();
+        let record = stored(&store, "s1");
+        let edge = email_edge(&store, &record, "ann@x.example");
+        assert_eq!(edge.count, 2);
+        assert_eq!(edge.first_seen, 100);
+        assert_eq!(edge.last_seen, 300);
+        assert!(record.past_identifiers.is_empty());
+
+        // A late version carrying the email counts as a third sighting.
+        store.upsert([version(150, &["ann@x.example"])]).unwrap();
+        let record = stored(&store, "s1");
+        let edge = email_edge(&store, &record, "ann@x.example");
+        assert_eq!(edge.count, 3);
+        assert_eq!(edge.first_seen, 100);
+        assert_eq!(edge.last_seen, 300);
+    }
+
+    #[test]
+    fn late_version_adds_past_identifier_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.upsert([version(300, &["ann@x.example"])]).unwrap();
+        let entity = stored(&store, "s1").entity;
+
+        // Given twice in one version, the old email still counts one sighting.
+        let late = version(100, &["old@x.example", "Old@x.example", "ann@x.example"]);
+        store.upsert([late]).unwrap();
+        let kind = IdentifierKind::new("email").unwrap();
+        assert_eq!(store.find_identifier(&kind, "old@x.example").unwrap(), None);
+        assert_eq!(store.counters().identifiers, 1);
+        let record = stored(&store, "s1");
+        assert_eq!(record.entity, entity);
+        assert_eq!(record.edges.len(), 1);
+        let expected = vec![past_email("old@x.example", 100, 100, 1)];
+        assert_eq!(record.past_identifiers, expected);
+        let edge = email_edge(&store, &record, "ann@x.example");
+        assert_eq!(edge.count, 2);
+        assert_eq!(edge.first_seen, 100);
+        assert_eq!(edge.last_seen, 300);
+
+        // A past identifier links nothing: another record with the old email stays apart.
+        let other = RecordInput::new("web", "s2")
+            .identifier("email", "old@x.example")
+            .timestamp(400);
+        store.upsert([other]).unwrap();
+        assert_ne!(stored(&store, "s2").entity, stored(&store, "s1").entity);
+
+        // When the old email comes back, its edge starts from the past sighting.
+        store
+            .upsert([version(500, &["old@x.example", "ann@x.example"])])
+            .unwrap();
+        let record = stored(&store, "s1");
+        let edge = email_edge(&store, &record, "old@x.example");
+        assert_eq!(edge.count, 2);
+        assert_eq!(edge.first_seen, 100);
+        assert_eq!(edge.last_seen, 500);
+        assert!(record.past_identifiers.is_empty());
+        assert_eq!(stored(&store, "s2").entity, record.entity);
+    }
+
+    #[test]
+    fn same_timestamp_counts_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.upsert([version(100, &["ann@x.example"])]).unwrap();
+        store.upsert([version(100, &["bob@x.example"])]).unwrap();
+
+        // The version that arrived last gives the content, and both count as sightings.
+        let record = stored(&store, "s1");
+        let edge = email_edge(&store, &record, "bob@x.example");
+        assert_eq!(edge.count, 1);
+        assert_eq!(edge.first_seen, 100);
+        assert_eq!(edge.last_seen, 100);
+        let expected = vec![past_email("ann@x.example", 100, 100, 1)];
+        assert_eq!(record.past_identifiers, expected);
+    }
 }

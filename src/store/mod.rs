@@ -19,7 +19,7 @@ use crate::normalize::{Normalized, Normalizer};
 pub use writer::Writer;
 
 /// Version of the on-disk layout that this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Counters kept in the meta table and updated by every commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -463,5 +463,52 @@ fn read_id(tree: &sled::Tree, key: &[u8]) -> Result<Option<NodeId>> {
             Ok(Some(u32::from_be_bytes(bytes)))
         }
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Opens the store at `path`, retrying while sled's flusher thread of a handle dropped a
+    /// moment ago still holds the lock.
+    fn open_after_drop(path: &Path) -> Result<Store> {
+        for _ in 0..100 {
+            match Store::open(path) {
+                Err(Error::Locked { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result,
+            }
+        }
+        Store::open(path)
+    }
+
+    #[test]
+    fn older_format_versions_are_rejected() {
+        // Version 2 records have no past identifiers, and version 1 stores have no audit log.
+        for old in [1u32, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let store = Store::open(dir.path()).unwrap();
+                store
+                    .tree
+                    .insert(keys::meta("format_version"), encode(&old))
+                    .unwrap();
+                store.flush().unwrap();
+            }
+            let error = open_after_drop(dir.path()).unwrap_err();
+            assert!(
+                matches!(error, Error::FormatVersion { found, expected: FORMAT_VERSION }
+                    if found == old),
+                "version {old}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("format version {old} is not supported")),
+                "{message}"
+            );
+            assert!(message.contains("re-ingest into a new store"), "{message}");
+        }
     }
 }
