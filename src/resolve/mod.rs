@@ -324,27 +324,28 @@ pub(crate) fn add_match_edges(
     links: Vec<MatchLink>,
     observed_at: Timestamp,
 ) -> Result<()> {
-    // One half-edge per side, grouped by the record that stores it.
-    let mut sides: Vec<(NodeId, NodeId, f32, Evidence)> = Vec::with_capacity(links.len() * 2);
-    for MatchLink {
-        records: (a, b),
-        weight,
-        evidence,
-    } in links
-    {
-        sides.push((a, b, weight, evidence.clone()));
-        sides.push((b, a, weight, evidence));
+    // One half-edge per side, grouped by the record that stores it: the two records and the
+    // index of the link, so that the sort moves 12 bytes per side, not the evidence.
+    let mut sides: Vec<(NodeId, NodeId, u32)> = Vec::with_capacity(links.len() * 2);
+    for (index, link) in links.iter().enumerate() {
+        let (a, b) = link.records;
+        sides.push((a, b, index as u32));
+        sides.push((b, a, index as u32));
     }
-    sides.sort_by_key(|&(from, to, ..)| (from, to));
+    sides.sort_unstable();
 
     let mut added = 0;
-    let mut sides = sides.into_iter().peekable();
-    while let Some(&(from, ..)) = sides.peek() {
+    for group in sides.chunk_by(|x, y| x.0 == y.0) {
+        let from = group[0].0;
         writer.mark_pending(from);
         let record = writer.record_mut(from)?;
         let had_edges = record.edges.len();
+        record.edges.reserve_exact(group.len());
         let mut appended = false;
-        while let Some((_, to, weight, evidence)) = sides.next_if(|side| side.0 == from) {
+        for &(_, to, index) in group {
+            let MatchLink {
+                weight, evidence, ..
+            } = &links[index as usize];
             let existing =
                 record.edges.iter_mut().take(had_edges).find(|edge| {
                     edge.to == to && !matches!(edge.evidence, Evidence::HasIdentifier(_))
@@ -355,14 +356,14 @@ pub(crate) fn add_match_edges(
                     existing.first_seen = existing.first_seen.min(observed_at);
                     existing.last_seen = observed_at;
                     existing.count = existing.count.saturating_add(1);
-                    existing.weight = weight;
-                    existing.evidence = evidence;
+                    existing.weight = *weight;
+                    existing.evidence = evidence.clone();
                 }
                 None => {
                     record.edges.push(Edge {
                         to,
-                        evidence,
-                        weight,
+                        evidence: evidence.clone(),
+                        weight: *weight,
                         source: MATCHER_SOURCE.to_owned(),
                         first_seen: observed_at,
                         last_seen: observed_at,

@@ -191,7 +191,7 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
     let mut carriers: FxHashMap<NodeId, Vec<(usize, f32)>> = FxHashMap::default();
     // Evidence between two records: the pair, its kind (an index into `kind_names`) and
     // confidence. Collected flat and grouped by sorting, which is faster than a map of lists.
-    let mut evidence: Vec<(u32, u32, u16, f32)> = Vec::new();
+    let mut evidence: Vec<(u32, u32, u16, f32)> = Vec::with_capacity(ids.len() * 4);
     let mut kind_names: Vec<String> = vec!["match".to_owned(), "manual".to_owned()];
     let mut manual_links: Vec<(usize, usize)> = Vec::new();
     let mut unlinks: Vec<(usize, usize)> = Vec::new();

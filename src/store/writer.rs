@@ -122,6 +122,7 @@ impl<'a> Writer<'a> {
             .into_par_iter()
             .flat_map_iter(|page| super::page_items::<Node>(Ok(page), "node page"))
             .collect();
+        self.nodes.reserve(decoded.len());
         for item in decoded {
             let (id, node) = item?;
             self.loaded_node_pages.insert(keys::page_of(id).0);
