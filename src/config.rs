@@ -62,6 +62,11 @@ pub struct Config {
     /// Attributes that should agree across the records of one entity, such as dates of birth;
     /// two different values make an attribute-disagreement conflict.
     pub agreeing_attributes: Vec<String>,
+    /// Attributes that name a person or an organisation. An identifier shared by more records
+    /// than its kind's typical degree is neither discounted nor a hub when nine in ten of its
+    /// records carry names and agree on each of these attributes. Such records name one party,
+    /// as a company's many patent filings do. An empty list turns the exception off.
+    pub name_attributes: Vec<String>,
     /// Score cut-offs of the tiers.
     pub tiers: TierCutoffs,
     /// Identifier normalization.
@@ -153,6 +158,20 @@ impl Default for Config {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
+            name_attributes: [
+                "name",
+                "full_name",
+                "first_name",
+                "given_name",
+                "surname",
+                "last_name",
+                "company_name",
+                "organisation",
+                "organization",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
             tiers: TierCutoffs::default(),
             normalize: NormalizeConfig::default(),
         }

@@ -353,6 +353,55 @@ fn agent_address_is_hub_not_giant_entity() {
     assert_eq!(store.counters().entities, 2 * companies + 1);
 }
 
+#[test]
+fn company_name_on_many_filings_is_no_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    // Forty filings of one company under one normalized name, each naming the company in its
+    // `name` attribute as well: the records name one party, so the value links them.
+    let filings = (0..40).map(|n| {
+        let spelling = if n % 2 == 0 {
+            "ACME Widgets"
+        } else {
+            "Acme  widgets"
+        };
+        RecordInput::new("patents", format!("p{n}"))
+            .identifier("company_name", "acme widgets")
+            .attribute("name", spelling)
+    });
+    store.upsert(filings).unwrap();
+
+    assert_eq!(store.counters().entities, 1);
+    assert!(store.hubs().unwrap().is_empty());
+}
+
+#[test]
+fn strangers_or_family_on_one_phone_make_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    // Fifteen people of one family share a landline: the surname agrees, the first names do
+    // not, so the phone is a hub and links no records.
+    let family = (0..15).map(|n| {
+        RecordInput::new("crm", format!("f{n}"))
+            .identifier("phone", "+44 20 7946 0000")
+            .attribute("first_name", format!("child{n}"))
+            .attribute("surname", "Okafor")
+    });
+    store.upsert(family).unwrap();
+
+    assert_eq!(store.counters().entities, 15);
+    let hubs = store.hubs().unwrap();
+    assert_eq!(hubs.len(), 1, "{hubs:?}");
+    assert_eq!(hubs[0].degree, 15);
+
+    // Records without any name never confirm a shared value either.
+    let nameless = (0..15)
+        .map(|n| RecordInput::new("web", format!("w{n}")).identifier("device_id", "tablet-7"));
+    store.upsert(nameless).unwrap();
+    assert_eq!(store.counters().entities, 30);
+    assert_eq!(store.hubs().unwrap().len(), 2);
+}
+
 /// A record as the event test compares it: key, entity, attributes, identifier edges and
 /// past identifiers.
 type RecordView = (String, u32, Vec<(String, String)>, Vec<String>, Vec<String>);

@@ -496,7 +496,7 @@ impl crate::store::Store {
             if let crate::model::Node::Identifier(identifier) = node {
                 let degree = identifier.records.len();
                 let hub_degree = self.config().hub_degree(identifier.kind.as_str());
-                if degree >= u64::from(hub_degree) {
+                if degree >= u64::from(hub_degree) && !self.names_agree(&identifier)? {
                     hubs.push(Hub {
                         id,
                         kind: identifier.kind,
@@ -509,6 +509,18 @@ impl crate::store::Store {
         }
         hubs.sort_by(|x, y| y.degree.cmp(&x.degree).then(x.id.cmp(&y.id)));
         Ok(hubs)
+    }
+
+    /// Returns whether the records that carry `identifier` name one party, which keeps a
+    /// widely shared value from being a hub (see [`Config::name_attributes`]).
+    fn names_agree(&self, identifier: &crate::model::IdentifierNode) -> Result<bool> {
+        let mut names = partition::NameTally::new(self.config());
+        for holder in &identifier.records {
+            if let Some(crate::model::Node::Record(record)) = self.node(holder)? {
+                names.add(&record);
+            }
+        }
+        Ok(names.agree())
     }
 
     /// Returns the audit log, oldest event first.

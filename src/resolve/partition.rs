@@ -30,8 +30,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::config::Config;
 use crate::error::Result;
 use crate::model::{
-    AuditAction, Conflict, EntityId, Evidence, IdentifierKind, Node, NodeId, ScoreFactors,
-    Timestamp,
+    AuditAction, Conflict, EntityId, Evidence, IdentifierKind, Node, NodeId, RecordNode,
+    ScoreFactors, Timestamp,
 };
 use crate::qualify::{self, GroupFacts};
 use crate::store::Writer;
@@ -45,6 +45,8 @@ struct IdentifierFacts {
     value: String,
     degree: u64,
     hub: bool,
+    /// Whether its records name one party, which lifts the degree discount and the hub rule.
+    names_agree: bool,
     /// A role mailbox that more than one record carries: weak, and worth flagging.
     shared_role: bool,
     /// Whether its edges can link: not a hub, and its kind's weight (or the role mailbox
@@ -266,7 +268,12 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
                     }
                     let age = age_factor(&config, newest - last_seen);
                     oldest_factor = oldest_factor.min(age);
-                    let confidence = weight * degree_factor(&config, kind, facts.degree) * age;
+                    let degree = if facts.names_agree {
+                        1.0
+                    } else {
+                        degree_factor(&config, kind, facts.degree)
+                    };
+                    let confidence = weight * degree * age;
                     if weight >= floor {
                         carriers.entry(to).or_default().push((i, confidence));
                     }
@@ -759,20 +766,34 @@ fn identifier_facts<'f>(
                 ));
             };
             let degree = identifier.records.len();
-            let kind = identifier.kind.as_str();
-            let hub = degree >= u64::from(config.hub_degree(kind));
-            let shared_role = degree >= 2
-                && config.identifier_weight(kind, &identifier.value) < config.kind_weight(kind);
-            let linkable =
-                !hub && config.identifier_weight(kind, &identifier.value) >= config.link_threshold;
+            let kind = identifier.kind.clone();
+            let value = identifier.value.clone();
+            let entity = identifier.entity;
+            let names_agree = if degree > u64::from(config.typical_degree(kind.as_str())) {
+                let holders: Vec<NodeId> = identifier.records.iter().collect();
+                let mut names = NameTally::new(config);
+                for holder in holders {
+                    if let Node::Record(record) = writer.node_ref(holder)? {
+                        names.add(record);
+                    }
+                }
+                names.agree()
+            } else {
+                false
+            };
+            let hub = degree >= u64::from(config.hub_degree(kind.as_str())) && !names_agree;
+            let weight = config.identifier_weight(kind.as_str(), &value);
+            let shared_role = degree >= 2 && weight < config.kind_weight(kind.as_str());
+            let linkable = !hub && weight >= config.link_threshold;
             Ok(slot.insert(IdentifierFacts {
-                kind: identifier.kind.clone(),
-                value: identifier.value.clone(),
+                kind,
+                value,
                 degree,
                 hub,
+                names_agree,
                 shared_role,
                 linkable,
-                entity: identifier.entity,
+                entity,
             }))
         }
     }
@@ -799,6 +820,63 @@ fn expand_entity(
         }
     }
     Ok(())
+}
+
+/// Share of an identifier's records that must carry a name, and agree on each name attribute
+/// they carry, for the identifier to count as naming one party.
+const NAMES_AGREE_SHARE: f64 = 0.9;
+
+/// Counts the names that the records of one identifier carry, per attribute of
+/// [`Config::name_attributes`], to tell one party's shared value from a hub.
+pub(crate) struct NameTally<'c> {
+    attributes: &'c [String],
+    records: usize,
+    named: usize,
+    /// Per name attribute, the lowercase values and how many records carry each.
+    values: Vec<FxHashMap<String, usize>>,
+}
+
+impl<'c> NameTally<'c> {
+    pub(crate) fn new(config: &'c Config) -> NameTally<'c> {
+        NameTally {
+            attributes: &config.name_attributes,
+            records: 0,
+            named: 0,
+            values: vec![FxHashMap::default(); config.name_attributes.len()],
+        }
+    }
+
+    /// Counts the names of one record that carries the identifier.
+    pub(crate) fn add(&mut self, record: &RecordNode) {
+        self.records += 1;
+        let mut named = false;
+        for (attribute, values) in self.attributes.iter().zip(&mut self.values) {
+            let Some(value) = record.attribute(attribute) else {
+                continue;
+            };
+            let value = value.trim().to_lowercase();
+            if !value.is_empty() {
+                named = true;
+                *values.entry(value).or_default() += 1;
+            }
+        }
+        if named {
+            self.named += 1;
+        }
+    }
+
+    /// Returns whether the records name one party: nine in ten carry a name, and for each
+    /// name attribute, nine in ten of the records that carry it share one value.
+    pub(crate) fn agree(&self) -> bool {
+        if self.records == 0 || (self.named as f64) < NAMES_AGREE_SHARE * self.records as f64 {
+            return false;
+        }
+        self.values.iter().all(|values| {
+            let carried: usize = values.values().sum();
+            let most = values.values().copied().max().unwrap_or(0);
+            most as f64 >= NAMES_AGREE_SHARE * carried as f64
+        })
+    }
 }
 
 /// Returns the factor by which an identifier shared by `degree` records discounts its edges:
