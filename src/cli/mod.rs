@@ -3,7 +3,6 @@
 mod commands;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -139,7 +138,7 @@ enum ExportFormat {
 }
 
 /// Parses the arguments, runs the subcommand and returns the process exit code.
-pub fn main() -> ExitCode {
+pub fn main() -> u8 {
     restore_sigpipe();
     disable_transparent_huge_pages();
     let cli = Cli::parse();
@@ -201,12 +200,12 @@ pub fn main() -> ExitCode {
         ),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(error) => {
             use std::io::Write;
             // Standard error may be closed too; there is nowhere left to report that.
             let _ = writeln!(std::io::stderr(), "error: {error:#}");
-            ExitCode::FAILURE
+            1
         }
     }
 }

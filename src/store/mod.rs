@@ -61,7 +61,16 @@ pub struct Store {
     /// query that normalizes nothing should not pay.
     normalizer: std::sync::OnceLock<Normalizer>,
     counters: Counters,
+    /// The index keys committed through this handle, kept while the store was empty when
+    /// opened and the keys number at most [`WRITTEN_INDEX_LIMIT`]. sled's lock keeps other
+    /// processes out, so a key missing here is missing in the tree too and a lookup skips
+    /// the tree: a first bulk load then pays no tree read per row.
+    written_index: Option<rustc_hash::FxHashMap<Vec<u8>, NodeId>>,
 }
+
+/// Most index keys a store keeps in memory after a bulk load into an empty store (about 100
+/// bytes each).
+const WRITTEN_INDEX_LIMIT: usize = 1_000_000;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -183,6 +192,8 @@ impl Store {
             path,
             config: stored_config,
             normalizer,
+            written_index: (counters.records == 0 && counters.identifiers == 0)
+                .then(rustc_hash::FxHashMap::default),
             counters,
         };
         tracing::debug!(
@@ -221,6 +232,18 @@ impl Store {
         }
         let built = Normalizer::new(&self.config.normalize).map_err(Error::Config)?;
         Ok(self.normalizer.get_or_init(|| built))
+    }
+
+    /// Adds the index keys of a committed batch to the keys kept in memory, or stops keeping
+    /// them once they would pass [`WRITTEN_INDEX_LIMIT`].
+    fn remember_index_entries(&mut self, entries: rustc_hash::FxHashMap<Vec<u8>, NodeId>) {
+        if let Some(written) = &mut self.written_index {
+            if written.len() + entries.len() > WRITTEN_INDEX_LIMIT {
+                self.written_index = None;
+            } else {
+                written.extend(entries);
+            }
+        }
     }
 
     /// Returns the counters as of the last commit.

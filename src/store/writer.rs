@@ -221,6 +221,9 @@ impl<'a> Writer<'a> {
         if let Some(id) = self.new_index_entries.get(&key) {
             return Ok(Some(*id));
         }
+        if let Some(written) = &self.store.written_index {
+            return Ok(written.get(&key).copied());
+        }
         read_id(&self.store.tree, &key)
     }
 
@@ -445,6 +448,8 @@ impl<'a> Writer<'a> {
             "committed batch"
         );
         self.store.counters = std::mem::take(&mut self.counters);
+        self.store
+            .remember_index_entries(std::mem::take(&mut self.new_index_entries));
         // Freeing a large batch's nodes takes tens of milliseconds; the caller need not wait.
         if self.nodes.len() >= BACKGROUND_DROP_NODES {
             let nodes = std::mem::take(&mut self.nodes);
