@@ -86,6 +86,34 @@ fn wrong_column_count_stops_with_line() {
 }
 
 #[test]
+fn unterminated_quote_stops_with_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "quote.csv",
+        b"id,name,email,ssn\n1,Ann,ann@x.com,\n2,\"Bob,bob@x.com,\n3,Cy,cy@x.com,\n",
+    );
+    let mut store = Store::open(dir.path().join("store")).unwrap();
+
+    let error = ingest_file(&mut store, &bad, &crm_mapping(), &IngestOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("quote.csv:3"), "{error}");
+    assert!(error.contains("missing closing quote"), "{error}");
+    assert!(store.find_record("crm", "1").unwrap().is_some());
+    assert!(store.find_record("crm", "3").unwrap().is_none());
+
+    // A quoted field with a line break that does end is a row like any other.
+    let good = write(
+        dir.path(),
+        "note.csv",
+        b"id,name,email,ssn\n5,\"Eve\nSmith\",eve@x.com,\n6,Fay,fay@x.com,\"\"\n",
+    );
+    let report = ingest_file(&mut store, &good, &crm_mapping(), &IngestOptions::default());
+    assert_eq!(report.unwrap().inserted, 2);
+}
+
+#[test]
 fn skip_counts_bad_rows() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = b"id,name,email,ssn\n1,Ann,ann@x.com,\n2,B\xffb,bob@x.com,\n".to_vec();

@@ -402,6 +402,79 @@ fn strangers_or_family_on_one_phone_make_hub() {
     assert_eq!(store.hubs().unwrap().len(), 2);
 }
 
+#[test]
+fn hub_formed_later_frees_what_it_glued() {
+    // Ten filings of one company share its mailbox, then ten strangers write from it too.
+    let company = (0..10).map(|n| {
+        RecordInput::new("crm", format!("a{n}"))
+            .identifier("email", "ap@acme.example")
+            .identifier("phone", format!("+1 415 555 {}", 1000 + n))
+            .attribute("name", "Acme Corp")
+    });
+    let strangers = (0..10).map(|n| {
+        RecordInput::new("crm", format!("b{n}"))
+            .identifier("email", "ap@acme.example")
+            .attribute("name", format!("Person {n}"))
+    });
+    let build = |batches: Vec<Vec<RecordInput>>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        for batch in batches {
+            store.upsert(batch).unwrap();
+        }
+        (dir, partition(&store))
+    };
+    let (_one, together) = build(vec![company.clone().chain(strangers.clone()).collect()]);
+    let (_two, apart) = build(vec![company.collect(), strangers.collect()]);
+
+    assert_eq!(together.len(), 20);
+    assert_eq!(apart, together);
+}
+
+#[test]
+fn names_under_different_attributes_never_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    // Nine strangers on one phone, each with a name under another attribute: no name is
+    // compared with another, so nothing confirms the phone.
+    let attributes = [
+        "name",
+        "full_name",
+        "first_name",
+        "given_name",
+        "surname",
+        "last_name",
+        "company_name",
+        "organisation",
+        "organization",
+    ];
+    let strangers = attributes.iter().enumerate().map(|(n, attribute)| {
+        RecordInput::new("crm", format!("s{n}"))
+            .identifier("phone", "+1 415 555 2671")
+            .attribute(*attribute, format!("Stranger{n} Unique{n}"))
+    });
+    store.upsert(strangers).unwrap();
+
+    assert_eq!(store.counters().entities, attributes.len() as u64);
+}
+
+#[test]
+fn filler_names_never_agree() {
+    for filler in ["-", "0", "x", "Customer", "guest"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let records = (0..40).map(|n| {
+            RecordInput::new("crm", format!("r{n}"))
+                .identifier("email", "shared.box@acme.example")
+                .attribute("name", filler)
+        });
+        store.upsert(records).unwrap();
+
+        assert_eq!(store.counters().entities, 40, "name {filler:?}");
+        assert_eq!(store.hubs().unwrap().len(), 1, "name {filler:?}");
+    }
+}
+
 /// A record as the event test compares it: key, entity, attributes, identifier edges and
 /// past identifiers.
 type RecordView = (String, u32, Vec<(String, String)>, Vec<String>, Vec<String>);

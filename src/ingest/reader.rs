@@ -30,6 +30,9 @@ enum Input {
         reader: csv::Reader<File>,
         header: Vec<String>,
         row: csv::ByteRecord,
+        /// Whether the file's last character, line breaks aside, is a quote: a quoted field
+        /// that reaches the end of the file is unterminated otherwise.
+        ends_in_quote: bool,
     },
     Jsonl {
         reader: BufReader<File>,
@@ -73,6 +76,7 @@ pub(super) fn open(path: &Path, mapping: &Mapping) -> Result<Rows> {
                 reader,
                 header,
                 row: csv::ByteRecord::new(),
+                ends_in_quote: ends_in_quote(path).map_err(io_error)?,
             }
         }
         Format::Jsonl => Input::Jsonl {
@@ -89,6 +93,19 @@ pub(super) fn open(path: &Path, mapping: &Mapping) -> Result<Rows> {
         len_bytes,
         input,
     })
+}
+
+/// Returns whether the file's last character, line breaks aside, is a double quote.
+fn ends_in_quote(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let tail_len = len.min(16);
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    file.read_to_end(&mut tail)?;
+    let text = tail.trim_ascii_end();
+    Ok(text.last() == Some(&b'"'))
 }
 
 fn csv_error(path: &Path, error: csv::Error) -> Error {
@@ -118,6 +135,7 @@ impl Rows {
                 reader,
                 header,
                 row,
+                ends_in_quote,
             } => {
                 match reader.read_byte_record(row) {
                     Ok(true) => {}
@@ -130,6 +148,20 @@ impl Rows {
                     line,
                     message,
                 };
+                // The csv reader ends a quoted field without its closing quote at the end of
+                // the file, which swallows every row after the quote into one field.
+                let at_end = reader.position().byte() >= self.len_bytes;
+                let last_field_breaks = row
+                    .iter()
+                    .next_back()
+                    .is_some_and(|field| field.contains(&b'\n'));
+                if at_end && last_field_breaks && !*ends_in_quote {
+                    return Err(invalid(
+                        "a quoted field starts on this line and runs to the end of the file; \
+                         add the missing closing quote"
+                            .to_owned(),
+                    ));
+                }
                 if row.len() != header.len() {
                     return Err(invalid(format!(
                         "the row has {} fields, expected {} as in the header; check for an \

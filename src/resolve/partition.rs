@@ -137,7 +137,8 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
             Node::Identifier(_) => {
                 if expanded.insert(id) {
                     let facts = identifier_facts(writer, &config, id, &mut identifiers)?;
-                    let (linkable, entity) = (facts.linkable, facts.entity);
+                    let (linkable, entity, hub) = (facts.linkable, facts.entity, facts.hub);
+                    let hub_degree = u64::from(config.hub_degree(facts.kind.as_str()));
                     if let Some(entity) = entity {
                         expand_entity(
                             writer,
@@ -147,7 +148,17 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
                             &mut previous_held,
                         )?;
                     }
-                    if linkable {
+                    // An identifier that linked its records before and links no longer takes
+                    // them along, so that entities it glued come apart. So does one that
+                    // became a hub in this batch, so that its records show the hub conflict.
+                    let became_hub = hub
+                        && match writer.store().node(id)? {
+                            Some(Node::Identifier(committed)) => {
+                                committed.records.len() < hub_degree
+                            }
+                            _ => true,
+                        };
+                    if linkable || entity.is_some() || became_hub {
                         if let Node::Identifier(identifier) = writer.node_ref(id)? {
                             stack.extend(identifier.records.iter());
                         }
@@ -826,6 +837,22 @@ fn expand_entity(
 /// they carry, for the identifier to count as naming one party.
 const NAMES_AGREE_SHARE: f64 = 0.9;
 
+/// Names that describe no one in particular, which never count as a shared name. Values
+/// with fewer than two letters (`-`, `0`, `x`) do not count either.
+const GENERIC_NAMES: &[&str] = &[
+    "customer",
+    "guest",
+    "client",
+    "user",
+    "member",
+    "admin",
+    "anonymous",
+    "test",
+    "john doe",
+    "jane doe",
+    "company",
+];
+
 /// Counts the names that the records of one identifier carry, per attribute of
 /// [`Config::name_attributes`], to tell one party's shared value from a hub.
 pub(crate) struct NameTally<'c> {
@@ -855,7 +882,8 @@ impl<'c> NameTally<'c> {
                 continue;
             };
             let value = value.trim().to_lowercase();
-            if !value.is_empty() {
+            let letters = value.chars().filter(|c| c.is_alphabetic()).count();
+            if letters >= 2 && !GENERIC_NAMES.contains(&value.as_str()) {
                 named = true;
                 *values.entry(value).or_default() += 1;
             }
@@ -865,16 +893,25 @@ impl<'c> NameTally<'c> {
         }
     }
 
-    /// Returns whether the records name one party: nine in ten carry a name, and for each
-    /// name attribute, nine in ten of the records that carry it share one value.
+    /// Returns whether the records name one party: nine in ten carry a name, nine in ten carry
+    /// one same name attribute, and for each name attribute, nine in ten of the records that
+    /// carry it share one value.
     pub(crate) fn agree(&self) -> bool {
-        if self.records == 0 || (self.named as f64) < NAMES_AGREE_SHARE * self.records as f64 {
+        let most_of = |count: usize, total: usize| count as f64 >= NAMES_AGREE_SHARE * total as f64;
+        if self.records == 0 || !most_of(self.named, self.records) {
+            return false;
+        }
+        // Names under different attributes are never compared, so one attribute must be common.
+        let common = self
+            .values
+            .iter()
+            .any(|values| most_of(values.values().sum(), self.records));
+        if !common {
             return false;
         }
         self.values.iter().all(|values| {
             let carried: usize = values.values().sum();
-            let most = values.values().copied().max().unwrap_or(0);
-            most as f64 >= NAMES_AGREE_SHARE * carried as f64
+            most_of(values.values().copied().max().unwrap_or(0), carried)
         })
     }
 }

@@ -4,6 +4,7 @@
 //! docs/storage-format.md). Writes go through a [`Writer`], which collects changes in memory and applies
 //! them as one atomic sled batch on [`Writer::commit`].
 
+mod index;
 mod keys;
 mod writer;
 
@@ -236,7 +237,7 @@ impl Store {
 
     /// Adds the index keys of a committed batch to the keys kept in memory, or stops keeping
     /// them once they would pass [`WRITTEN_INDEX_LIMIT`].
-    fn remember_index_entries(&mut self, entries: rustc_hash::FxHashMap<Vec<u8>, NodeId>) {
+    fn remember_index_entries(&mut self, entries: Vec<(Vec<u8>, NodeId)>) {
         if let Some(written) = &mut self.written_index {
             if written.len() + entries.len() > WRITTEN_INDEX_LIMIT {
                 self.written_index = None;
@@ -305,7 +306,7 @@ impl Store {
     ///
     /// Fails on I/O errors.
     pub fn find_record(&self, source: &str, key: &str) -> Result<Option<NodeId>> {
-        read_id(&self.tree, &keys::record(source, key))
+        index::lookup(&self.tree, &keys::record(source, key))
     }
 
     /// Normalizes `value` as an identifier of `kind` and returns its node id.
@@ -319,7 +320,7 @@ impl Store {
     pub fn find_identifier(&self, kind: &IdentifierKind, value: &str) -> Result<Option<NodeId>> {
         match self.normalizer()?.identifier(kind, value) {
             Normalized::Value(normalized) => {
-                read_id(&self.tree, &keys::identifier(kind.as_str(), &normalized))
+                index::lookup(&self.tree, &keys::identifier(kind.as_str(), &normalized))
             }
             Normalized::Placeholder | Normalized::Invalid(_) => Ok(None),
         }
@@ -475,18 +476,6 @@ fn page_items<T: DeserializeOwned>(
             .collect::<Vec<_>>())
     });
     decoded.unwrap_or_else(|error| vec![Err(error)])
-}
-
-fn read_id(tree: &sled::Tree, key: &[u8]) -> Result<Option<NodeId>> {
-    match tree.get(key)? {
-        Some(bytes) => {
-            let bytes: [u8; 4] = bytes.as_ref().try_into().map_err(|_| {
-                Error::corrupt("index entry", format!("{} bytes, expected 4", bytes.len()))
-            })?;
-            Ok(Some(u32::from_be_bytes(bytes)))
-        }
-        None => Ok(None),
-    }
 }
 
 #[cfg(test)]

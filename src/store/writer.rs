@@ -10,7 +10,7 @@ use crate::model::{
     AuditAction, AuditEvent, Entity, EntityId, IdentifierKind, IdentifierNode, Node, NodeId,
     RecordNode, ScoreFactors,
 };
-use crate::store::{Counters, SourceInfo, Store, encode, keys, read_id};
+use crate::store::{Counters, SourceInfo, Store, encode, index, keys};
 
 /// A batch of changes to a [`Store`].
 ///
@@ -224,7 +224,7 @@ impl<'a> Writer<'a> {
         if let Some(written) = &self.store.written_index {
             return Ok(written.get(&key).copied());
         }
-        read_id(&self.store.tree, &key)
+        index::lookup(&self.store.tree, &key)
     }
 
     fn allocate_node(&mut self) -> Result<NodeId> {
@@ -400,9 +400,10 @@ impl<'a> Writer<'a> {
         for (page, bytes) in encoded {
             batch.insert(&keys::node_page(page), bytes);
         }
-        for (key, id) in &self.new_index_entries {
-            batch.insert(key.as_slice(), &id.to_be_bytes());
-        }
+        let mut index_entries: Vec<(Vec<u8>, NodeId)> = std::mem::take(&mut self.new_index_entries)
+            .into_iter()
+            .collect();
+        index::add(&self.store.tree, &mut batch, &mut index_entries)?;
         let entity_pages: BTreeSet<u32> = self
             .changed_entities
             .iter()
@@ -448,8 +449,7 @@ impl<'a> Writer<'a> {
             "committed batch"
         );
         self.store.counters = std::mem::take(&mut self.counters);
-        self.store
-            .remember_index_entries(std::mem::take(&mut self.new_index_entries));
+        self.store.remember_index_entries(index_entries);
         // Freeing a large batch's nodes takes tens of milliseconds; the caller need not wait.
         if self.nodes.len() >= BACKGROUND_DROP_NODES {
             let nodes = std::mem::take(&mut self.nodes);
