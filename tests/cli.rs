@@ -691,3 +691,19 @@ fn misspelled_kind_gets_warning() {
         .success()
         .stderr(predicate::str::contains("Did you mean \"email\"?"));
 }
+
+#[test]
+fn empty_file_creates_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("empty.csv");
+    std::fs::write(&input, "").unwrap();
+    let store = dir.path().join("store");
+
+    idgraph()
+        .args(["ingest", store.to_str().unwrap(), input.to_str().unwrap()])
+        .args(["--key", "id", "--no-progress"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("empty.csv: the file is empty"));
+    assert!(!store.exists());
+}

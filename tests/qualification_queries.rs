@@ -539,3 +539,72 @@ fn failed_changes_exit_nonzero() {
     assert_eq!(overrides.len(), 1, "{events:?}");
     assert!(overrides[0].starts_with("operator linked"), "{events:?}");
 }
+
+#[test]
+fn find_shows_sightings_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.csv");
+    std::fs::write(
+        &first,
+        "id,email,phone,ts\n1,ann@x.com,+1 415 555 2671,2024-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    // The phone is dropped in March and back in June.
+    let later = dir.path().join("later.csv");
+    std::fs::write(
+        &later,
+        "id,email,phone,ts\n1,ann@x.com,,2024-03-01T00:00:00Z\n\
+         1,ann@x.com,+1 415 555 2671,2024-06-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let evidence = |files: [&PathBuf; 2], name: &str| -> Value {
+        let store = dir.path().join(name);
+        for file in files {
+            idgraph()
+                .args(["ingest", store.to_str().unwrap(), file.to_str().unwrap()])
+                .args([
+                    "--source",
+                    "crm",
+                    "--key",
+                    "id",
+                    "--timestamp",
+                    "ts",
+                    "--no-progress",
+                ])
+                .args(["--id", "email=email", "--id", "phone=phone"])
+                .assert()
+                .success();
+        }
+        let output = idgraph()
+            .args([
+                "query",
+                store.to_str().unwrap(),
+                "find record crm 1",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let mut rows: Vec<Value> = json["evidence"].as_array().unwrap().clone();
+        for row in &mut rows {
+            // Node ids follow arrival order, so only the description is compared.
+            row.as_object_mut().unwrap().remove("to");
+        }
+        Value::from(rows)
+    };
+
+    let in_order = evidence([&first, &later], "in-order");
+    let late = evidence([&later, &first], "late");
+    assert_eq!(in_order, late);
+    let phone = in_order
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["evidence"] == "has phone")
+        .unwrap();
+    assert_eq!(phone["count"], 2);
+    assert_eq!(phone["first_seen"], 1_704_067_200);
+    assert_eq!(phone["last_seen"], 1_717_200_000);
+}

@@ -149,6 +149,10 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
     } else {
         None
     };
+    // A file that cannot be read with its mapping fails before the store is created.
+    for file in &args.files {
+        ingest::check_file(file, &build_mapping(&args, file)?)?;
+    }
     let mut store = Store::open_with(&args.store, config)?;
     let options = IngestOptions {
         on_error: match args.on_error {

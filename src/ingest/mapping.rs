@@ -173,6 +173,14 @@ impl Mapping {
         named.extend(self.timestamp.as_deref());
         named.extend(self.identifiers.keys().map(String::as_str));
         named.extend(self.attributes.iter().flatten().map(String::as_str));
+        if header.iter().all(|name| name.trim().is_empty()) {
+            return Err(Error::Mapping {
+                path: Some(path.to_path_buf()),
+                message: "the file is empty: the first line should be a header that names the \
+                          columns"
+                    .to_owned(),
+            });
+        }
         for column in named {
             if !header.iter().any(|h| h == column) {
                 return Err(Error::Mapping {

@@ -209,6 +209,18 @@ pub fn ingest_file(
     outcome.map(|()| report)
 }
 
+/// Checks that `path` can be read with `mapping`: the mapping is valid and the file names
+/// every column it uses. [`ingest_file`] checks the same, so calling this first only moves a
+/// failure before any other work, such as creating a store.
+///
+/// # Errors
+///
+/// As [`ingest_file`] before it reads the first row.
+pub fn check_file(path: &Path, mapping: &Mapping) -> Result<()> {
+    mapping.validate()?;
+    reader::open(path, mapping).map(drop)
+}
+
 /// Rows the reading thread sends in one message, and messages it may send ahead.
 const READ_AHEAD_ROWS: usize = 256;
 const READ_AHEAD_CHUNKS: usize = 8;

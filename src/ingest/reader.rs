@@ -240,8 +240,16 @@ impl Rows {
 /// Splits a JSON object into fields. Strings, numbers and booleans are values, arrays hold
 /// several values, and `null` is no value.
 fn json_fields(text: &str) -> std::result::Result<Vec<(String, Vec<String>)>, String> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|error| format!("invalid JSON: {error}: {}", shorten(text)))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|error| {
+        // serde_json counts lines within the row, which would contradict the file's line.
+        let message = error.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        format!(
+            "invalid JSON at column {}: {message}: {}",
+            error.column(),
+            shorten(text)
+        )
+    })?;
     let serde_json::Value::Object(object) = value else {
         return Err(format!("expected a JSON object, found {}", shorten(text)));
     };

@@ -233,14 +233,50 @@ fn find(store: &Store, node: &NodeRef) -> Result<QueryOutput> {
             .as_ref()
             .map_or("-".into(), |e| e.conflicts.len().to_string()),
     ]);
+    let mut tables = vec![table];
+    let mut edges_json = Vec::new();
+    if let Node::Record(record) = &found {
+        // A record's evidence, with when it was first and last seen and how often.
+        let mut edges = Table::new(
+            "evidence",
+            &[
+                "evidence",
+                "to",
+                "weight",
+                "first seen",
+                "last seen",
+                "count",
+            ],
+        );
+        for edge in &record.edges {
+            let to = describe(&load(store, edge.to)?);
+            edges.push(vec![
+                edge.evidence.to_string(),
+                to.clone(),
+                format!("{:.3}", edge.weight),
+                format_time(edge.first_seen),
+                format_time(edge.last_seen),
+                edge.count.to_string(),
+            ]);
+            edges_json.push(json!({
+                "evidence": edge.evidence.to_string(),
+                "to": edge.to,
+                "to_description": to,
+                "weight": edge.weight,
+                "source": edge.source,
+                "first_seen": edge.first_seen,
+                "last_seen": edge.last_seen,
+                "count": edge.count,
+            }));
+        }
+        tables.push(edges);
+    }
     let json = json!({
         "node": node_json(id, &found),
         "entity": entity.as_ref().map(|e| entity_summary_json(store, e)),
+        "evidence": edges_json,
     });
-    Ok(QueryOutput {
-        tables: vec![table],
-        json,
-    })
+    Ok(QueryOutput { tables, json })
 }
 
 fn count_records(store: &Store, entity: &Entity) -> usize {
