@@ -62,7 +62,7 @@ fn reopen_gives_same_graph() {
         store.flush().unwrap();
         (snapshot(&store), store.counters().clone())
     };
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::reopen(dir.path(), None);
     assert_eq!(snapshot(&store), before.0);
     assert_eq!(store.counters(), &before.1);
 }
@@ -397,17 +397,7 @@ fn lone_record_entity_matches_full_resolution() {
         link_threshold: 0.55,
         ..idgraph::Config::default()
     };
-    // sled's flusher thread lets go of the lock a moment after the handle is dropped.
-    let mut attempts = 0;
-    let store = loop {
-        match Store::open_with(dir.path(), Some(config.clone())) {
-            Err(idgraph::Error::Locked { .. }) if attempts < 100 => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            result => break result.unwrap(),
-        }
-    };
+    let store = common::reopen(dir.path(), Some(config));
     let after = snapshot(&store).1;
     assert_eq!(after, before);
     assert_eq!(after.len(), 2);

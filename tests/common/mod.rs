@@ -23,6 +23,21 @@ pub fn data_dir() -> Option<PathBuf> {
     None
 }
 
+/// Opens the store at `path` with `config`, retrying for up to two seconds while the lock is
+/// held: sled's flusher thread lets go of it a moment after the last handle is dropped.
+#[allow(dead_code)] // Not every test crate that includes this module calls it.
+pub fn reopen(path: &Path, config: Option<idgraph::Config>) -> Store {
+    for _ in 0..100 {
+        match Store::open_with(path, config.clone()) {
+            Err(idgraph::Error::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result.unwrap(),
+        }
+    }
+    Store::open_with(path, config).unwrap()
+}
+
 /// Returns the entity of the record `key` of `source`, which must be stored.
 #[allow(dead_code)] // Not every test crate that includes this module calls it.
 pub fn entity_of(store: &Store, source: &str, key: &str) -> u32 {
