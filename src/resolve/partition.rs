@@ -123,6 +123,9 @@ pub(crate) fn resolve_pending(writer: &mut Writer<'_>) -> Result<()> {
     let floor = config.link_threshold;
 
     // 1. Region.
+    // NOTE: the region is the whole component of linking evidence around the batch. Where
+    // devices or cookies chain most records together, every batch recomputes most of the
+    // store (docs/resolution.md, "What a commit recomputes").
     let mut identifiers: FxHashMap<NodeId, IdentifierFacts> = FxHashMap::default();
     let mut expanded: FxHashSet<NodeId> = FxHashSet::default();
     let mut entities_seen: FxHashSet<EntityId> = FxHashSet::default();
