@@ -264,6 +264,57 @@ mod tests {
     }
 
     #[test]
+    fn random_commits_keep_pages_sorted_and_apart() {
+        use rand::{RngExt, SeedableRng};
+        let dir = tempfile::tempdir().unwrap();
+        let tree = sled::open(dir.path()).unwrap().open_tree("graph").unwrap();
+        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut expected = std::collections::BTreeMap::new();
+        let mut next_id = 0u32;
+        for _ in 0..20 {
+            let mut entries = Vec::new();
+            for _ in 0..random.random_range(1..2_000) {
+                // Keys of 1 to 40 characters, some of them multi-byte, in two tables.
+                let length = random.random_range(1..40);
+                let text: String = (0..length)
+                    .map(|_| ['a', 'z', '0', 'é', '日', ' '][random.random_range(0..6)])
+                    .collect();
+                let table = if random.random_bool(0.8) { 'R' } else { 'I' };
+                let key = format!("{table}src\0{text}").into_bytes();
+                if expected.contains_key(&key) {
+                    continue;
+                }
+                expected.insert(key.clone(), next_id);
+                entries.push((key, next_id));
+                next_id += 1;
+            }
+            commit(&tree, entries);
+        }
+
+        for (key, id) in &expected {
+            assert_eq!(lookup(&tree, key).unwrap(), Some(*id));
+        }
+        // Each page is stored under its first key, is sorted, and ends before the next page.
+        let mut previous_last: Option<Vec<u8>> = None;
+        for item in tree.iter() {
+            let (key, value) = item.unwrap();
+            let entries = Page::parse(&value).unwrap().entries().unwrap();
+            assert!(!entries.is_empty() && entries.len() <= PAGE_ENTRIES);
+            assert_eq!(entries[0].0, key.to_vec());
+            assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
+            if let Some(last) = &previous_last {
+                assert!(last < &entries[0].0);
+            }
+            previous_last = Some(entries.last().unwrap().0.clone());
+        }
+        let stored: usize = tree
+            .iter()
+            .map(|item| Page::parse(&item.unwrap().1).unwrap().count)
+            .sum();
+        assert_eq!(stored, expected.len());
+    }
+
+    #[test]
     fn key_before_first_page_renames_it() {
         let dir = tempfile::tempdir().unwrap();
         let tree = sled::open(dir.path()).unwrap().open_tree("graph").unwrap();
