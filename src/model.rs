@@ -506,7 +506,7 @@ pub enum AuditAction {
     Split {
         /// The entity that split.
         from: EntityId,
-        /// The ids of the other parts.
+        /// The entities the other parts are in: new ones, or existing ones they joined.
         into: Vec<EntityId>,
     },
     /// Resolution held back a link between two records.
@@ -545,7 +545,11 @@ impl fmt::Display for AuditAction {
                 write!(f, "merged entities {} into {into}", ids(from))
             }
             AuditAction::Split { from, into } => {
-                write!(f, "split entity {from}, new entities {}", ids(into))
+                write!(
+                    f,
+                    "split entity {from}; its other parts are in entities {}",
+                    ids(into)
+                )
             }
             AuditAction::HeldBack {
                 records: (a, b),
