@@ -142,6 +142,7 @@ pub(crate) fn upsert_record(
         if !new_edges.contains_key(&edge.to) {
             let identifier = writer.identifier_mut(edge.to)?;
             identifier.records.remove(record_id);
+            let orphaned = identifier.records.is_empty();
             past_identifiers.push(PastIdentifier {
                 kind: identifier.kind.clone(),
                 value: identifier.value.clone(),
@@ -149,6 +150,10 @@ pub(crate) fn upsert_record(
                 last_seen: edge.last_seen,
                 count: edge.count,
             });
+            if orphaned {
+                // The counters count identifiers that some record carries.
+                writer.counters_mut().identifiers -= 1;
+            }
         }
     }
     past_identifiers.sort_by(|a, b| (&a.kind, &a.value).cmp(&(&b.kind, &b.value)));
@@ -273,20 +278,29 @@ fn attach_identifier(
     prepared: &PreparedIdentifier,
     record_id: NodeId,
 ) -> Result<NodeId> {
-    let id = match writer.find_identifier(&prepared.kind, &prepared.value)? {
-        Some(id) => id,
-        None => writer.insert_identifier(IdentifierNode {
-            kind: prepared.kind.clone(),
-            value: prepared.value.clone(),
-            raw: Vec::new(),
-            entity: None,
-            records: RoaringBitmap::new(),
-        })?,
+    let (id, created) = match writer.find_identifier(&prepared.kind, &prepared.value)? {
+        Some(id) => (id, false),
+        None => {
+            let identifier = IdentifierNode {
+                kind: prepared.kind.clone(),
+                value: prepared.value.clone(),
+                raw: Vec::new(),
+                entity: None,
+                records: RoaringBitmap::new(),
+            };
+            (writer.insert_identifier(identifier)?, true)
+        }
     };
     let identifier = writer.identifier_mut(id)?;
+    // A new identifier was counted when it was created; one that no record carried any more
+    // counts again.
+    let returned = !created && identifier.records.is_empty();
     identifier.records.insert(record_id);
     if identifier.raw.len() < MAX_RAW_SPELLINGS && !identifier.raw.contains(&prepared.raw) {
         identifier.raw.push(prepared.raw.clone());
+    }
+    if returned {
+        writer.counters_mut().identifiers += 1;
     }
     Ok(id)
 }
