@@ -47,6 +47,8 @@ fn csv_rows_become_records() {
     assert_eq!(entity_of(&store, "crm", "1"), entity_of(&store, "crm", "2"));
     assert_ne!(entity_of(&store, "crm", "1"), entity_of(&store, "crm", "3"));
     let id = store.find_record("crm", "1").unwrap().unwrap();
+    // Ingest trims keys, so a lookup does too.
+    assert_eq!(store.find_record("crm", " 1 ").unwrap(), Some(id));
     let Some(idgraph::Node::Record(record)) = store.node(id).unwrap() else {
         panic!("node {id} is not a record");
     };

@@ -16,9 +16,13 @@ use std::ops::Bound;
 use crate::error::{Error, Result};
 use crate::model::NodeId;
 
-/// Most entries in one page. A commit that would pass it splits the page into pages of
-/// about half as many, so that the next entries fit without another split.
+/// Most entries in one page. A commit that would pass it, or [`PAGE_BYTES`], splits the page
+/// into pages about half as full, so that the next entries fit without another split.
 pub const PAGE_ENTRIES: usize = 512;
+
+/// Most key bytes in one page, so that long keys (a 10 KB record key) do not make every commit
+/// rewrite megabytes. A single longer key gets a page of its own.
+pub const PAGE_BYTES: usize = 32 * 1024;
 
 /// Returns the node id that `key` maps to, or `None`.
 ///
@@ -92,17 +96,32 @@ pub fn add(
         if let Some(old_key) = old_key {
             batch.remove(old_key);
         }
-        let pieces = if merged.len() <= PAGE_ENTRIES {
-            1
-        } else {
-            merged.len().div_ceil(PAGE_ENTRIES / 2)
-        };
-        let size = merged.len().div_ceil(pieces);
-        for piece in merged.chunks(size) {
+        for piece in pieces(&merged) {
             batch.insert(piece[0].0.as_slice(), encode(piece));
         }
     }
     Ok(())
+}
+
+/// Cuts sorted entries into pages: one page when they fit in [`PAGE_ENTRIES`] and
+/// [`PAGE_BYTES`], else pages about half as full.
+fn pieces(entries: &[(Vec<u8>, NodeId)]) -> Vec<&[(Vec<u8>, NodeId)]> {
+    let bytes: usize = entries.iter().map(|(key, _)| key.len()).sum();
+    if entries.len() <= PAGE_ENTRIES && bytes <= PAGE_BYTES {
+        return vec![entries];
+    }
+    let mut pieces = Vec::new();
+    let (mut start, mut piece_bytes) = (0, 0);
+    for (at, (key, _)) in entries.iter().enumerate() {
+        let full = at - start >= PAGE_ENTRIES / 2 || piece_bytes + key.len() > PAGE_BYTES / 2;
+        if at > start && full {
+            pieces.push(&entries[start..at]);
+            (start, piece_bytes) = (at, 0);
+        }
+        piece_bytes += key.len();
+    }
+    pieces.push(&entries[start..]);
+    pieces
 }
 
 /// Returns the page whose first key is the last one at or before `key`, within the table of
@@ -312,6 +331,29 @@ mod tests {
             .map(|item| Page::parse(&item.unwrap().1).unwrap().count)
             .sum();
         assert_eq!(stored, expected.len());
+    }
+
+    #[test]
+    fn long_keys_get_small_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = sled::open(dir.path()).unwrap().open_tree("graph").unwrap();
+        let long_key = |n: u32| {
+            let mut key = b"Rcrm\0".to_vec();
+            key.extend(std::iter::repeat_n(b'L', 10_240));
+            key.extend_from_slice(format!("{n:05}").as_bytes());
+            key
+        };
+        for n in 0..200 {
+            commit(&tree, vec![(long_key(n), n)]);
+        }
+
+        for item in tree.iter() {
+            let (_, value) = item.unwrap();
+            assert!(value.len() <= PAGE_BYTES + 10_240 + 4 + 8 * PAGE_ENTRIES);
+        }
+        for n in 0..200 {
+            assert_eq!(lookup(&tree, &long_key(n)).unwrap(), Some(n));
+        }
     }
 
     #[test]

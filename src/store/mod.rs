@@ -300,13 +300,14 @@ impl Store {
         Ok(self.entity_page(page)?.into_iter().nth(slot).flatten())
     }
 
-    /// Returns the node id of the record `key` of `source`.
+    /// Returns the node id of the record `key` of `source`. The key is trimmed of surrounding
+    /// whitespace, as ingest trims it.
     ///
     /// # Errors
     ///
     /// Fails on I/O errors.
     pub fn find_record(&self, source: &str, key: &str) -> Result<Option<NodeId>> {
-        index::lookup(&self.tree, &keys::record(source, key))
+        index::lookup(&self.tree, &keys::record(source, key.trim()))
     }
 
     /// Normalizes `value` as an identifier of `kind` and returns its node id.
