@@ -16,11 +16,11 @@ use std::ops::Bound;
 use crate::error::{Error, Result};
 use crate::model::NodeId;
 
-/// Most entries in one page. A commit that would pass it, or [`PAGE_BYTES`], splits the page
+/// Maximum entries in one page. A commit that would pass it, or [`PAGE_BYTES`], splits the page
 /// into pages about half as full, so that the next entries fit without another split.
 pub const PAGE_ENTRIES: usize = 512;
 
-/// Most key bytes in one page, so that long keys (a 10 KB record key) do not make every commit
+/// Maximum key bytes in one page, so that long keys (a 10 KB record key) do not make every commit
 /// rewrite megabytes. A single longer key gets a page of its own.
 pub const PAGE_BYTES: usize = 32 * 1024;
 
@@ -318,7 +318,8 @@ mod tests {
         for item in tree.iter() {
             let (key, value) = item.unwrap();
             let entries = Page::parse(&value).unwrap().entries().unwrap();
-            assert!(!entries.is_empty() && entries.len() <= PAGE_ENTRIES);
+            assert!(!entries.is_empty());
+            assert!(entries.len() <= PAGE_ENTRIES);
             assert_eq!(entries[0].0, key.to_vec());
             assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
             if let Some(last) = &previous_last {
