@@ -192,16 +192,14 @@ pub fn ingest_file(
         // Reading and normalizing run on a second thread, ahead of the upserts and commits.
         let (sender, receiver) = std::sync::mpsc::sync_channel(READ_AHEAD_CHUNKS);
         scope.spawn(move || read_and_prepare(rows, &normalizer, sender));
-        upsert_rows(
-            store,
+        let job = FileJob {
             path,
             mapping,
             options,
             now,
-            receiver,
-            &progress,
-            &mut report,
-        )
+            progress: &progress,
+        };
+        upsert_rows(store, &job, receiver, &mut report)
     });
     store.flush()?;
     progress.finish_and_clear();
@@ -275,18 +273,30 @@ fn read_and_prepare(
     }
 }
 
+/// The file an ingest reads, how, and what it shows meanwhile.
+struct FileJob<'a> {
+    path: &'a Path,
+    mapping: &'a Mapping,
+    options: &'a IngestOptions,
+    /// The time that records without a timestamp are stamped with.
+    now: Timestamp,
+    progress: &'a indicatif::ProgressBar,
+}
+
 /// Upserts the rows the reading thread sends, committing every `options.batch_size` rows.
-#[allow(clippy::too_many_arguments)]
 fn upsert_rows(
     store: &mut Store,
-    path: &Path,
-    mapping: &Mapping,
-    options: &IngestOptions,
-    now: Timestamp,
+    job: &FileJob<'_>,
     receiver: std::sync::mpsc::Receiver<Vec<ReadRow>>,
-    progress: &indicatif::ProgressBar,
     report: &mut IngestReport,
 ) -> Result<()> {
+    let FileJob {
+        path,
+        mapping,
+        options,
+        now,
+        progress,
+    } = *job;
     let mut writer = store.writer();
     writer.save_source(SourceInfo {
         name: mapping.source.clone(),
