@@ -528,8 +528,15 @@ impl crate::store::Store {
     /// Returns whether the records that carry `identifier` name one party, which keeps a
     /// widely shared value from being a hub (see [`Config::name_attributes`]).
     fn names_agree(&self, identifier: &crate::model::IdentifierNode) -> Result<bool> {
-        let mut names = partition::NameTally::new(self.config());
+        let degree = identifier.records.len();
+        if degree > partition::NAMES_MAX_RECORDS {
+            return Ok(false);
+        }
+        let mut names = partition::NameTally::new(self.config(), degree);
         for holder in &identifier.records {
+            if names.ruled_out() {
+                break;
+            }
             if let Some(crate::model::Node::Record(record)) = self.node(holder)? {
                 names.add(&record);
             }

@@ -783,10 +783,15 @@ fn identifier_facts<'f>(
             let kind = identifier.kind.clone();
             let value = identifier.value.clone();
             let entity = identifier.entity;
-            let names_agree = if degree > u64::from(config.typical_degree(kind.as_str())) {
+            let compared = degree > u64::from(config.typical_degree(kind.as_str()))
+                && degree <= NAMES_MAX_RECORDS;
+            let names_agree = if compared {
                 let holders: Vec<NodeId> = identifier.records.iter().collect();
-                let mut names = NameTally::new(config);
+                let mut names = NameTally::new(config, degree);
                 for holder in holders {
+                    if names.ruled_out() {
+                        break;
+                    }
                     if let Node::Record(record) = writer.node_ref(holder)? {
                         names.add(record);
                     }
@@ -856,23 +861,48 @@ const GENERIC_NAMES: &[&str] = &[
     "company",
 ];
 
+/// Most records an identifier may have for its names to be compared. Comparing reads every
+/// record, so an identifier on more records than this is a hub whatever their names.
+pub(crate) const NAMES_MAX_RECORDS: u64 = 10_000;
+
 /// Counts the names that the records of one identifier carry, per attribute of
 /// [`Config::name_attributes`], to tell one party's shared value from a hub.
 pub(crate) struct NameTally<'c> {
     attributes: &'c [String],
+    /// Records that carry the identifier.
+    total: usize,
+    /// Records counted so far.
     records: usize,
     named: usize,
-    /// Per name attribute, the lowercase values and how many records carry each.
-    values: Vec<FxHashMap<String, usize>>,
+    /// Per name attribute, the names counted so far.
+    names: Vec<AttributeNames>,
+}
+
+/// The names counted under one attribute.
+#[derive(Clone, Default)]
+struct AttributeNames {
+    /// Lowercase names and how many records carry each.
+    counts: FxHashMap<String, usize>,
+    /// Records that carry the attribute.
+    carried: usize,
+    /// The count of the most common name.
+    top: usize,
+}
+
+/// Returns whether `count` is at least nine in ten of `total`.
+fn most_of(count: usize, total: usize) -> bool {
+    count as f64 >= NAMES_AGREE_SHARE * total as f64
 }
 
 impl<'c> NameTally<'c> {
-    pub(crate) fn new(config: &'c Config) -> NameTally<'c> {
+    /// Starts a tally of the `total` records of one identifier.
+    pub(crate) fn new(config: &'c Config, total: u64) -> NameTally<'c> {
         NameTally {
             attributes: &config.name_attributes,
+            total: total as usize,
             records: 0,
             named: 0,
-            values: vec![FxHashMap::default(); config.name_attributes.len()],
+            names: vec![AttributeNames::default(); config.name_attributes.len()],
         }
     }
 
@@ -880,7 +910,7 @@ impl<'c> NameTally<'c> {
     pub(crate) fn add(&mut self, record: &RecordNode) {
         self.records += 1;
         let mut named = false;
-        for (attribute, values) in self.attributes.iter().zip(&mut self.values) {
+        for (attribute, names) in self.attributes.iter().zip(&mut self.names) {
             let Some(value) = record.attribute(attribute) else {
                 continue;
             };
@@ -888,7 +918,10 @@ impl<'c> NameTally<'c> {
             let letters = value.chars().filter(|c| c.is_alphabetic()).count();
             if letters >= 2 && !GENERIC_NAMES.contains(&value.as_str()) {
                 named = true;
-                *values.entry(value).or_default() += 1;
+                let count = names.counts.entry(value).or_default();
+                *count += 1;
+                names.carried += 1;
+                names.top = names.top.max(*count);
             }
         }
         if named {
@@ -896,26 +929,44 @@ impl<'c> NameTally<'c> {
         }
     }
 
+    /// Returns whether the records counted so far already rule agreement out, whatever the
+    /// names of the records still to count: the caller can stop reading them.
+    pub(crate) fn ruled_out(&self) -> bool {
+        let remaining = self.total.saturating_sub(self.records);
+        if !most_of(self.named + remaining, self.total) {
+            return true;
+        }
+        let common_possible = self
+            .names
+            .iter()
+            .any(|names| most_of(names.carried + remaining, self.total));
+        // Agreement under an attribute is likeliest when every remaining record carries its
+        // most common name.
+        let split = self
+            .names
+            .iter()
+            .any(|names| !most_of(names.top + remaining, names.carried + remaining));
+        !common_possible || split
+    }
+
     /// Returns whether the records name one party: nine in ten carry a name, nine in ten carry
     /// one same name attribute, and for each name attribute, nine in ten of the records that
     /// carry it share one value.
     pub(crate) fn agree(&self) -> bool {
-        let most_of = |count: usize, total: usize| count as f64 >= NAMES_AGREE_SHARE * total as f64;
-        if self.records == 0 || !most_of(self.named, self.records) {
+        // A tally stopped early was ruled out.
+        if self.records == 0 || self.records < self.total || !most_of(self.named, self.records) {
             return false;
         }
         // Names under different attributes are never compared, so one attribute must be common.
         let common = self
-            .values
+            .names
             .iter()
-            .any(|values| most_of(values.values().sum(), self.records));
-        if !common {
-            return false;
-        }
-        self.values.iter().all(|values| {
-            let carried: usize = values.values().sum();
-            most_of(values.values().copied().max().unwrap_or(0), carried)
-        })
+            .any(|names| most_of(names.carried, self.records));
+        common
+            && self
+                .names
+                .iter()
+                .all(|names| most_of(names.top, names.carried))
     }
 }
 
@@ -1258,6 +1309,71 @@ fn weaker_than_both_sides(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(attributes: &[(&str, &str)]) -> RecordNode {
+        RecordNode {
+            source: "crm".into(),
+            key: "k".into(),
+            attributes: attributes
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            timestamp: None,
+            entity: EntityId::MAX,
+            first_entity: EntityId::MAX,
+            edges: Vec::new(),
+            past_identifiers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn name_tally_stops_only_when_ruled_out() {
+        use rand::{RngExt, SeedableRng};
+        let config = Config::default();
+        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let pools = [
+            vec!["acme corp"],
+            vec![
+                "acme corp",
+                "acme corp",
+                "acme corp",
+                "acme corp",
+                "zed ltd",
+            ],
+            vec!["ann lee", "bob roe", "cy fox", "-", "customer"],
+        ];
+        let (mut stopped, mut agreed) = (0, 0);
+        for round in 0..300 {
+            let pool = &pools[round % pools.len()];
+            let records: Vec<RecordNode> = (0..random.random_range(4..60))
+                .map(|_| {
+                    let name = pool[random.random_range(0..pool.len())];
+                    match random.random_range(0..40) {
+                        0 => named(&[]),
+                        1 => named(&[("full_name", name)]),
+                        _ => named(&[("name", name)]),
+                    }
+                })
+                .collect();
+            let mut full = NameTally::new(&config, records.len() as u64);
+            for record in &records {
+                full.add(record);
+            }
+            let mut early = NameTally::new(&config, records.len() as u64);
+            for record in &records {
+                if early.ruled_out() {
+                    stopped += 1;
+                    assert!(!full.agree(), "round {round}");
+                    break;
+                }
+                early.add(record);
+            }
+            assert_eq!(early.agree(), full.agree(), "round {round}");
+            agreed += usize::from(full.agree());
+        }
+        assert!(stopped > 50, "{stopped} tallies stopped early");
+        assert!(agreed > 10, "{agreed} tallies agreed");
+    }
 
     fn link(a: usize, b: usize, confidence: f32) -> Link {
         Link {
