@@ -890,7 +890,7 @@ struct AttributeNames {
 }
 
 /// Returns whether `count` is at least nine in ten of `total`.
-fn most_of(count: usize, total: usize) -> bool {
+fn reaches_share(count: usize, total: usize) -> bool {
     count as f64 >= NAMES_AGREE_SHARE * total as f64
 }
 
@@ -933,19 +933,19 @@ impl<'c> NameTally<'c> {
     /// names of the records still to count: the caller can stop reading them.
     pub(crate) fn ruled_out(&self) -> bool {
         let remaining = self.total.saturating_sub(self.records);
-        if !most_of(self.named + remaining, self.total) {
+        if !reaches_share(self.named + remaining, self.total) {
             return true;
         }
         let common_possible = self
             .names
             .iter()
-            .any(|names| most_of(names.carried + remaining, self.total));
+            .any(|names| reaches_share(names.carried + remaining, self.total));
         // Agreement under an attribute is likeliest when every remaining record carries its
         // most common name.
         let split = self
             .names
             .iter()
-            .any(|names| !most_of(names.top + remaining, names.carried + remaining));
+            .any(|names| !reaches_share(names.top + remaining, names.carried + remaining));
         !common_possible || split
     }
 
@@ -954,19 +954,22 @@ impl<'c> NameTally<'c> {
     /// carry it share one value.
     pub(crate) fn agree(&self) -> bool {
         // A tally stopped early was ruled out.
-        if self.records == 0 || self.records < self.total || !most_of(self.named, self.records) {
+        if self.records == 0
+            || self.records < self.total
+            || !reaches_share(self.named, self.records)
+        {
             return false;
         }
         // Names under different attributes are never compared, so one attribute must be common.
         let common = self
             .names
             .iter()
-            .any(|names| most_of(names.carried, self.records));
+            .any(|names| reaches_share(names.carried, self.records));
         common
             && self
                 .names
                 .iter()
-                .all(|names| most_of(names.top, names.carried))
+                .all(|names| reaches_share(names.top, names.carried))
     }
 }
 
